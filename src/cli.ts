@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { Command, Option } from 'commander';
+import uWS from 'uWebSockets.js';
+import { ConfigError, flagOf, loadConfig, settingNames, settings } from './config/index.js';
+import type { SettingName } from './config/index.js';
+import { Logger } from './log/logger.js';
+import { StreamServer } from './server/stream-server.js';
+import { VERSION } from './version.js';
+
+/** How long shutdown waits for close frames to reach clients before exiting. */
+const SHUTDOWN_GRACE_MS = 250;
+
+export function buildProgram(): Command {
+  const program = new Command('ws-stream-server')
+    .description('Live-streaming server over plain WebSockets')
+    .version(VERSION);
+  const serve = program
+    .command('serve', { isDefault: true })
+    .description('run the server (default command); every flag can also be set by its environment variable');
+  for (const name of settingNames) {
+    const definition = settings[name];
+    serve.addOption(
+      new Option(`${flagOf(definition)} <value>`, definition.description).env(definition.env).default(undefined, `"${definition.default}"`),
+    );
+  }
+  serve.action(async (options: Record<string, string | undefined>, command: Command) => {
+    const flags: Partial<Record<SettingName, string>> = {};
+    for (const name of settingNames) {
+      // Only values given on the command line; env and .env are resolved by loadConfig.
+      if (command.getOptionValueSource(name) === 'cli' && options[name] !== undefined) flags[name] = options[name];
+    }
+    await serveCommand(flags);
+  });
+  return program;
+}
+
+function readDotenv(): Record<string, string> {
+  try {
+    return parseEnv(readFileSync('.env', 'utf8')) as Record<string, string>;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new ConfigError('.env', `Cannot read .env: ${(error as Error).message}`);
+  }
+}
+
+async function serveCommand(flags: Partial<Record<SettingName, string>>): Promise<void> {
+  let config;
+  try {
+    config = loadConfig({ flags, env: process.env, dotenv: readDotenv() });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`ws-stream-server: ${error.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const logger = new Logger({ requests: config.logRequests, debug: config.logDebug });
+  if (typeof (uWS as unknown as { getParts?: unknown }).getParts !== 'function') {
+    logger.warn('uWebSockets.js native binary did not load: running on its slow JavaScript fallback');
+  }
+  const server = new StreamServer(config, { logger });
+  try {
+    await server.listen();
+  } catch (error) {
+    logger.error((error as Error).message);
+    process.exitCode = 1;
+    return;
+  }
+  logger.info(`Websocket streaming server ${VERSION} (standalone mode: any key may publish)`);
+  if (!config.disableTestClient) logger.info(`Test client at http://localhost:${server.port}/ (DISABLE_TEST_CLIENT=YES turns it off)`);
+
+  const shutdown = (signal: string): void => {
+    logger.info(`${signal} received: shutting down`);
+    void server.close().then(() => setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS));
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}

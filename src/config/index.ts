@@ -1,0 +1,77 @@
+import { MEBIBYTE, settings, unsupportedSettings } from './settings.js';
+import type { SettingDefinition, SettingName, Settings } from './settings.js';
+
+export { settings, MEBIBYTE };
+export type { SettingName, SettingDefinition };
+export { IpList, canonicalAddress } from './ip-list.js';
+
+/** The typed configuration: one field per setting. */
+export type Config = { readonly [K in SettingName]: ReturnType<Settings[K]['parse']> };
+
+/** A bad setting. The message names the env var and the CLI flag. */
+export class ConfigError extends Error {
+  readonly code = 'ERR_CONFIG';
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface ConfigSources {
+  /** Values from CLI flags, keyed like the settings table. Highest precedence. */
+  flags?: Partial<Record<SettingName, string>>;
+  /** Process environment. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Values read from a .env file. Lowest precedence before the defaults. */
+  dotenv?: Readonly<Record<string, string>>;
+}
+
+/** `HTTP_PORT` → `--http-port`. */
+export function flagOf(definition: SettingDefinition<unknown>): string {
+  return `--${definition.env.toLowerCase().replaceAll('_', '-')}`;
+}
+
+export const settingNames = Object.keys(settings) as SettingName[];
+
+/** Builds the config: flag beats env beats .env beats default. Throws ConfigError. */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const { flags = {}, env = {}, dotenv = {} } = sources;
+  const lookup = (name: string): string | undefined => {
+    const value = env[name] ?? dotenv[name];
+    return value === undefined || value === '' ? undefined : value;
+  };
+
+  for (const [name, reason] of Object.entries(unsupportedSettings)) {
+    if (lookup(name) !== undefined) throw new ConfigError(name, `${name} is set, but ${reason}.`);
+  }
+
+  const config: Record<string, unknown> = {};
+  for (const name of settingNames) {
+    const definition: SettingDefinition<unknown> = settings[name];
+    const raw = flags[name] ?? lookup(definition.env) ?? definition.default;
+    try {
+      config[name] = definition.parse(raw);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new ConfigError(
+        definition.env,
+        `Invalid ${definition.env} (${flagOf(definition)}): ${reason}. ${definition.description}`,
+      );
+    }
+  }
+  return config as Config;
+}
+
+/** Settings as text for logs and APIs: defaults elided, nothing secret. */
+export function describeConfig(config: Config): Record<string, string> {
+  const summary: Record<string, string> = {};
+  for (const name of settingNames) {
+    const value = config[name] as unknown;
+    summary[settings[name].env] =
+      typeof value === 'boolean' ? (value ? 'YES' : 'NO') : typeof value === 'object' && value !== null ? (value as { source: string }).source : String(value);
+  }
+  return summary;
+}

@@ -1,0 +1,46 @@
+// Value parsers for settings. Each throws an Error whose message describes the problem;
+// the loader prefixes it with the setting's env var and flag.
+
+import { IpList } from './ip-list.js';
+
+export { IpList };
+
+export interface NumberRule {
+  integer?: boolean;
+  min: number;
+  max: number;
+}
+
+export function parseNumber(raw: string, rule: NumberRule): number {
+  const text = raw.trim();
+  // Number('') is 0 and Number('0x10') is 16: accept plain decimal notation only.
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(text)) throw new Error(`"${raw}" is not a number`);
+  const value = Number(text);
+  if (rule.integer === true && !Number.isInteger(value)) throw new Error(`"${raw}" is not a whole number`);
+  if (value < rule.min || value > rule.max) {
+    throw new Error(`${raw} is out of range (${formatBound(rule.min)} to ${formatBound(rule.max)})`);
+  }
+  return value;
+}
+
+function formatBound(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toPrecision(3);
+}
+
+const TRUE_WORDS = new Set(['yes', 'true', '1', 'on']);
+const FALSE_WORDS = new Set(['no', 'false', '0', 'off']);
+
+export function parseBoolean(raw: string): boolean {
+  const word = raw.trim().toLowerCase();
+  if (TRUE_WORDS.has(word)) return true;
+  if (FALSE_WORDS.has(word)) return false;
+  throw new Error(`"${raw}" is not YES or NO`);
+}
+
+export function parseString(raw: string): string {
+  return raw.trim();
+}
+
+export function parseIpList(raw: string): IpList {
+  return IpList.parse(raw);
+}

@@ -1,0 +1,146 @@
+// The one table of settings. Env var names are the Go ws-stream-server's where it has them;
+// the CLI flags, the parsers and docs/configuration.md are all derived from this table.
+
+import { parseBoolean, parseIpList, parseNumber, parseString } from './parsers.js';
+import type { IpList } from './parsers.js';
+
+export interface SettingDefinition<T> {
+  /** Environment variable name. */
+  readonly env: string;
+  /** Default as the user would write it (env/CLI syntax). */
+  readonly default: string;
+  /** One-line meaning, shown in --help and docs/configuration.md. */
+  readonly description: string;
+  /** Turns the raw text into a value or throws an Error with a message (the caller names the setting). */
+  readonly parse: (raw: string) => T;
+}
+
+function setting<T>(definition: SettingDefinition<T>): SettingDefinition<T> {
+  return definition;
+}
+
+const MiB = 1024 * 1024;
+
+export const settings = {
+  httpPort: setting({
+    env: 'HTTP_PORT',
+    default: '8080',
+    description: 'Port of the plain HTTP/WebSocket listener (0 picks a free port).',
+    parse: (raw) => parseNumber(raw, { integer: true, min: 0, max: 65535 }),
+  }),
+  bindAddress: setting({
+    env: 'BIND_ADDRESS',
+    default: '',
+    description: 'Address to listen on; empty listens on every interface (IPv4 and IPv6).',
+    parse: parseString,
+  }),
+  logRequests: setting({
+    env: 'LOG_REQUESTS',
+    default: 'YES',
+    description: 'Log one line per connection event (YES/NO).',
+    parse: parseBoolean,
+  }),
+  logDebug: setting({
+    env: 'LOG_DEBUG',
+    default: 'NO',
+    description: 'Log debug lines (YES/NO).',
+    parse: parseBoolean,
+  }),
+  idMaxLength: setting({
+    env: 'ID_MAX_LENGTH',
+    default: '128',
+    description: 'Maximum length of CHANNEL and KEY.',
+    parse: (raw) => parseNumber(raw, { integer: true, min: 1, max: 4096 }),
+  }),
+  maxIpConcurrentConnections: setting({
+    env: 'MAX_IP_CONCURRENT_CONNECTIONS',
+    default: '4',
+    description: 'Maximum concurrent WebSocket connections from one IP address (0 = no limit).',
+    parse: (raw) => parseNumber(raw, { integer: true, min: 0, max: 1_000_000 }),
+  }),
+  concurrentLimitWhitelist: setting<IpList>({
+    env: 'CONCURRENT_LIMIT_WHITELIST',
+    default: '',
+    description: 'Comma-separated IPs or CIDR ranges exempt from the per-IP limit (`*` for all).',
+    parse: parseIpList,
+  }),
+  playWhitelist: setting<IpList>({
+    env: 'PLAY_WHITELIST',
+    default: '',
+    description:
+      'Comma-separated IPs or CIDR ranges allowed to receive and probe (`*` for all); empty allows everyone.',
+    parse: parseIpList,
+  }),
+  gopCacheSizeMb: setting({
+    env: 'GOP_CACHE_SIZE_MB',
+    default: '256',
+    description: 'Per-channel cache of recent chunks sent to late receivers, in MiB (0 disables it).',
+    parse: (raw) => parseNumber(raw, { min: 0, max: 1024 * 1024 }),
+  }),
+  maxMessageSizeMb: setting({
+    env: 'MAX_MESSAGE_SIZE_MB',
+    default: '64',
+    description: 'Largest accepted WebSocket message, in MiB; larger ones close that client with 1009.',
+    parse: (raw) => parseNumber(raw, { min: 1 / MiB, max: 1024 }),
+  }),
+  maxReceiverBufferMb: setting({
+    env: 'MAX_RECEIVER_BUFFER_MB',
+    default: '16',
+    description:
+      'Per-receiver send buffer, in MiB; a receiver that falls further behind is sent `ERROR: Receiver too slow` and closed.',
+    parse: (raw) => parseNumber(raw, { min: 1 / MiB, max: 4096 }),
+  }),
+  heartbeatIntervalSeconds: setting({
+    env: 'HEARTBEAT_INTERVAL_SECONDS',
+    default: '20',
+    description: 'How often the server sends the `h` heartbeat to every client (fractions allowed).',
+    parse: (raw) => parseNumber(raw, { min: 0.01, max: 86_400 }),
+  }),
+  idleTimeoutSeconds: setting({
+    env: 'IDLE_TIMEOUT_SECONDS',
+    default: '60',
+    description: 'A client that sends nothing for this long is closed (fractions allowed).',
+    parse: (raw) => parseNumber(raw, { min: 0.01, max: 86_400 }),
+  }),
+  externalIp: setting({
+    env: 'EXTERNAL_IP',
+    default: '',
+    description: 'Public IP announced to the coordinator when the server is behind NAT or a proxy.',
+    parse: parseString,
+  }),
+  externalPort: setting({
+    env: 'EXTERNAL_PORT',
+    default: '',
+    description: 'Public port announced to the coordinator when the server is behind NAT or a proxy.',
+    parse: (raw) => (raw === '' ? '' : String(parseNumber(raw, { integer: true, min: 1, max: 65535 }))),
+  }),
+  externalSsl: setting({
+    env: 'EXTERNAL_SSL',
+    default: 'NO',
+    description: 'Tell the coordinator that clients reach this server over TLS (YES/NO).',
+    parse: parseBoolean,
+  }),
+  disableTestClient: setting({
+    env: 'DISABLE_TEST_CLIENT',
+    default: 'NO',
+    description: 'Do not serve the browser test page at `/` (YES/NO).',
+    parse: parseBoolean,
+  }),
+} as const;
+
+export type Settings = typeof settings;
+export type SettingName = keyof Settings;
+
+/**
+ * Settings of the Go server that this version does not implement yet. Setting one is a
+ * startup error rather than a silent no-op: running "standalone, any key accepted" when the
+ * operator asked for a coordinator would be a security hole.
+ */
+export const unsupportedSettings: Readonly<Record<string, string>> = {
+  CONTROL_BASE_URL: 'coordinator mode is not implemented in this version',
+  CONTROL_SECRET: 'coordinator mode is not implemented in this version',
+  SSL_CERT: 'TLS is not implemented in this version; terminate TLS in a proxy',
+  SSL_KEY: 'TLS is not implemented in this version; terminate TLS in a proxy',
+};
+
+export const MEBIBYTE = MiB;

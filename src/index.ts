@@ -1,0 +1,11 @@
+export { loadConfig, ConfigError, settings, IpList } from './config/index.js';
+export type { Config, SettingName } from './config/index.js';
+export { StreamServer } from './server/stream-server.js';
+export type { StreamServerOptions } from './server/stream-server.js';
+export { Logger, silentLogger } from './log/logger.js';
+export { StandaloneAuthorizer } from './coordinator/authorizer.js';
+export type { PublishAuthorizer, PublishDecision, PublishRequest } from './coordinator/authorizer.js';
+export { CloseCode, Rejections, SessionErrors } from './protocol/errors.js';
+export { parseStreamRoute, CONNECTION_KINDS } from './protocol/route.js';
+export type { ConnectionKind, StreamRoute } from './protocol/route.js';
+export { VERSION } from './version.js';

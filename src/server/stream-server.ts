@@ -1,0 +1,329 @@
+import uWS from 'uWebSockets.js';
+import type { Config } from '../config/index.js';
+import { MEBIBYTE, canonicalAddress } from '../config/index.js';
+import { ChannelRegistry, Receiver } from '../channels/index.js';
+import type { Channel, Publisher, ReceiverKind } from '../channels/index.js';
+import { StandaloneAuthorizer } from '../coordinator/authorizer.js';
+import type { PublishAuthorizer, PublishDecision } from '../coordinator/authorizer.js';
+import { Logger, silentLogger } from '../log/logger.js';
+import { Closures, Rejections, SessionErrors } from '../protocol/errors.js';
+import type { Closure, SessionError } from '../protocol/errors.js';
+import { HEARTBEAT } from '../protocol/messages.js';
+import { parseStreamRoute } from '../protocol/route.js';
+import type { StreamRoute } from '../protocol/route.js';
+import { IpConnectionLimiter } from './ip-limiter.js';
+import type { ConnectionSlot } from './ip-limiter.js';
+import { StaticRoutes, answer as reject } from './static-routes.js';
+import { UwsClientSocket } from './uws-socket.js';
+
+export interface StreamServerOptions {
+  readonly logger?: Logger;
+  readonly authorizer?: PublishAuthorizer;
+}
+
+/** Everything the server knows about one WebSocket connection. */
+interface Session {
+  readonly id: number;
+  readonly ip: string;
+  readonly route: StreamRoute;
+  readonly slot: ConnectionSlot;
+  readonly channel: Channel;
+  /** Set for publish sessions: the stream id the authorizer gave. */
+  readonly streamId?: string;
+  socket?: UwsClientSocket;
+  publisher?: Publisher;
+  receiver?: Receiver;
+  lastActivity: number;
+}
+
+interface SocketData {
+  session: Session;
+}
+
+type Ws = uWS.WebSocket<SocketData>;
+
+/** Declared as a type-only enum in the typings, but a real number on the module object. */
+const LISTEN_EXCLUSIVE_PORT = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: uWS.ListenOptions }).LIBUS_LISTEN_EXCLUSIVE_PORT;
+
+/**
+ * The uWebSockets.js side of the server: HTTP answers, upgrades, socket events, heartbeat and
+ * idle timeout. Channel logic lives in channels/; this file only adapts sockets to it.
+ */
+export class StreamServer {
+  readonly registry: ChannelRegistry;
+  private readonly app: uWS.TemplatedApp;
+  private readonly logger: Logger;
+  private readonly authorizer: PublishAuthorizer;
+  private readonly limiter: IpConnectionLimiter;
+  private readonly sessions = new Set<Session>();
+  private readonly maxMessageBytes: number;
+  private readonly receiverBufferBytes: number;
+  private listenSocket: uWS.us_listen_socket | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private nextSessionId = 1;
+  private closing = false;
+  private listeningPort = 0;
+
+  constructor(
+    readonly config: Config,
+    options: StreamServerOptions = {},
+  ) {
+    this.logger = options.logger ?? silentLogger;
+    this.authorizer = options.authorizer ?? new StandaloneAuthorizer();
+    this.limiter = new IpConnectionLimiter(config.maxIpConcurrentConnections, config.concurrentLimitWhitelist);
+    this.registry = ChannelRegistry.withByteCache(Math.floor(config.gopCacheSizeMb * MEBIBYTE));
+    this.maxMessageBytes = Math.floor(config.maxMessageSizeMb * MEBIBYTE);
+    this.receiverBufferBytes = Math.floor(config.maxReceiverBufferMb * MEBIBYTE);
+    this.app = uWS.App();
+    this.registerRoutes();
+  }
+
+  /** The port actually listened on (useful with HTTP_PORT=0). */
+  get port(): number {
+    return this.listeningPort;
+  }
+
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  listen(): Promise<number> {
+    const { bindAddress, httpPort } = this.config;
+    return new Promise((resolve, reject) => {
+      const onListen = (socket: uWS.us_listen_socket | false): void => {
+        if (socket === false) {
+          reject(new Error(`Cannot listen on ${bindAddress || '*'}:${httpPort} (HTTP_PORT / BIND_ADDRESS): address in use or not available`));
+          return;
+        }
+        this.listenSocket = socket;
+        this.listeningPort = uWS.us_socket_local_port(socket);
+        this.startTimers();
+        this.logger.info(`[HTTP] Listening on ${bindAddress || '*'}:${this.listeningPort}`);
+        resolve(this.listeningPort);
+      };
+      // Exclusive: a second server on the same port must fail, not share it through SO_REUSEPORT.
+      if (bindAddress === '') this.app.listen(httpPort, LISTEN_EXCLUSIVE_PORT, onListen);
+      else this.app.listen(bindAddress, httpPort, onListen);
+    });
+  }
+
+  /** Stops accepting, closes every client with 1001 and waits until all sockets are gone. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    if (this.listenSocket !== undefined) uWS.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = undefined;
+    for (const session of [...this.sessions]) this.endSession(session, Closures.SHUTDOWN);
+    // uWS has no "closed" event for the app: with no listen socket and no connections the
+    // event loop holds nothing, which is what a graceful exit needs.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  private registerRoutes(): void {
+    const statics = new StaticRoutes(this.config);
+    this.app.ws<SocketData>('/*', {
+      // Our own size check runs first and answers with 1009; the library limit sits well
+      // above it because the library closes without a close frame.
+      maxPayloadLength: this.maxMessageBytes * 2 + MEBIBYTE,
+      // Our receiver policy keeps buffers under the limit: the library must never drop.
+      maxBackpressure: this.receiverBufferBytes + this.maxMessageBytes + MEBIBYTE,
+      closeOnBackpressureLimit: 0,
+      // Idle detection is ours (heartbeat-aware, with a close frame).
+      idleTimeout: 0,
+      sendPingsAutomatically: false,
+      compression: uWS.DISABLED,
+      upgrade: (res, req, context) => this.onUpgrade(res, req, context),
+      open: (ws) => this.onOpen(ws),
+      message: (ws, message, isBinary) => this.onMessage(ws, message, isBinary),
+      drain: (ws) => ws.getUserData().session.receiver?.flush(),
+      close: (ws, code) => this.onClose(ws, code),
+    });
+    statics.register(this.app, (path) => {
+      const parsed = parseStreamRoute(path, this.config.idMaxLength);
+      return parsed.ok || parsed.rejection !== null;
+    });
+  }
+
+  private onUpgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {
+    // Everything needed from `req` is read now: it is invalid after any await.
+    const path = req.getUrl();
+    const handshake = {
+      key: req.getHeader('sec-websocket-key'),
+      protocol: req.getHeader('sec-websocket-protocol'),
+      extensions: req.getHeader('sec-websocket-extensions'),
+    };
+    const ip = canonicalAddress(Buffer.from(res.getRemoteAddressAsText()).toString());
+
+    if (this.closing) return reject(res, Rejections.SHUTTING_DOWN);
+    const parsed = parseStreamRoute(path, this.config.idMaxLength);
+    if (!parsed.ok && parsed.rejection === null) return reject(res, Rejections.NOT_FOUND);
+
+    // The Go server counts the connection before validating the path; so do we.
+    const slot = this.limiter.acquire(ip);
+    if (slot === undefined) {
+      this.logger.request(0, ip, 'Connection rejected: Too many requests');
+      return reject(res, Rejections.TOO_MANY_REQUESTS);
+    }
+    if (!parsed.ok) {
+      slot.release();
+      return reject(res, parsed.rejection);
+    }
+    const { route } = parsed;
+    const id = this.nextSessionId++;
+
+    if (route.kind !== 'publish') {
+      if (!this.config.playWhitelist.isEmpty && !this.config.playWhitelist.includes(ip)) {
+        slot.release();
+        this.logger.request(id, ip, 'Error: Cannot play: Not whitelisted');
+        return reject(res, Rejections.NOT_WHITELISTED);
+      }
+      const channel = this.registry.getOrCreate(route.channel);
+      return this.upgrade(res, context, handshake, { id, ip, route, slot, channel, lastActivity: Date.now() });
+    }
+
+    const channel = this.registry.getOrCreate(route.channel);
+    if (!channel.reserve()) {
+      slot.release();
+      this.logger.request(id, ip, `Error: Already publishing on '${route.channel}'`);
+      return reject(res, Rejections.ALREADY_PUBLISHING);
+    }
+    this.logger.request(id, ip, `PUBLISH REQUEST: '${route.channel}'`);
+    const giveBack = (): void => {
+      channel.unreserve();
+      slot.release();
+      this.registry.releaseIfUnused(channel);
+    };
+    const decide = (decision: PublishDecision): void => {
+      if (!decision.accepted) {
+        giveBack();
+        this.logger.request(id, ip, 'Error: Invalid streaming key provided');
+        return reject(res, Rejections.PUBLISH_DENIED);
+      }
+      this.upgrade(res, context, handshake, {
+        id, ip, route, slot, channel, streamId: decision.streamId, lastActivity: Date.now(),
+      });
+    };
+
+    let decision: PublishDecision | Promise<PublishDecision>;
+    try {
+      decision = this.authorizer.authorize({ channel: route.channel, key: route.key, ip });
+    } catch (error) {
+      decision = Promise.reject(error);
+    }
+    if (!(decision instanceof Promise)) return decide(decision);
+
+    // Asynchronous authorization: the client may vanish meanwhile.
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+      giveBack();
+    });
+    decision.then(
+      (result) => {
+        if (!aborted) res.cork(() => decide(result));
+      },
+      (error: unknown) => {
+        this.logger.error(`Publish authorization failed: ${String(error)}`);
+        if (!aborted) res.cork(() => decide({ accepted: false }));
+      },
+    );
+  }
+
+  private upgrade(
+    res: uWS.HttpResponse,
+    context: uWS.us_socket_context_t,
+    handshake: { key: string; protocol: string; extensions: string },
+    session: Session,
+  ): void {
+    res.upgrade<SocketData>({ session }, handshake.key, handshake.protocol, handshake.extensions, context);
+  }
+
+  private onOpen(ws: Ws): void {
+    const session = ws.getUserData().session;
+    const socket = new UwsClientSocket(ws);
+    session.socket = socket;
+    this.sessions.add(session);
+    const { route, channel } = session;
+    const info = { id: session.id, ip: session.ip, channel: route.channel, key: route.key };
+
+    if (route.kind === 'publish') {
+      this.logger.request(session.id, session.ip, `PUBLISH START: '${route.channel}'`);
+      session.publisher = {
+        info, socket, streamId: session.streamId ?? '', startedAt: Date.now(), bytesIn: 0, chunksIn: 0,
+      };
+      channel.startPublishing(session.publisher);
+      return;
+    }
+    const receiver = new Receiver(info, route.kind as ReceiverKind, socket, this.receiverBufferBytes);
+    session.receiver = receiver;
+    if (!channel.addReceiver(receiver)) {
+      this.logger.request(session.id, session.ip, 'Error: Invalid streaming key provided');
+      return;
+    }
+    const state = receiver.currentState === 'idle' ? 'IDLE' : 'START';
+    this.logger.request(session.id, session.ip, `${route.kind.toUpperCase()} ${state}: '${route.channel}'`);
+  }
+
+  private onMessage(ws: Ws, message: ArrayBuffer, isBinary: boolean): void {
+    const session = ws.getUserData().session;
+    session.lastActivity = Date.now();
+    if (message.byteLength > this.maxMessageBytes) {
+      this.logger.request(session.id, session.ip, `Error: message of ${message.byteLength} bytes exceeds MAX_MESSAGE_SIZE_MB`);
+      this.endSession(session, SessionErrors.MESSAGE_TOO_BIG);
+      return;
+    }
+    if (!isBinary) {
+      if (this.logger.debugEnabled) this.logger.debug(`#${session.id} <<< ${Buffer.from(message).toString('utf8', 0, 64)}`);
+      return;
+    }
+    if (session.publisher !== undefined) session.channel.publish(new Uint8Array(message));
+  }
+
+  private onClose(ws: Ws, code: number): void {
+    const session = ws.getUserData().session;
+    session.socket?.markClosed();
+    this.sessions.delete(session);
+    session.slot.release();
+    const { channel } = session;
+    if (session.publisher !== undefined) {
+      channel.endPublishing();
+      this.authorizer.published?.(channel.name, session.publisher.streamId);
+      this.logger.request(session.id, session.ip, `PUBLISH END: '${channel.name}' (code ${code}, ${session.publisher.bytesIn} bytes)`);
+    } else if (session.receiver !== undefined) {
+      channel.removeReceiver(session.receiver);
+      this.logger.request(session.id, session.ip, `Connection closed (code ${code})`);
+    }
+    this.registry.releaseIfUnused(channel);
+  }
+
+  /** Ends a session from the server side, with an ERROR text first when it is an error. */
+  private endSession(session: Session, why: Closure | SessionError): void {
+    const socket = session.socket;
+    if (socket === undefined) return;
+    if ('message' in why) socket.sendText(why.message);
+    socket.close(why.closeCode, why.closeReason);
+  }
+
+  private startTimers(): void {
+    const heartbeatMs = this.config.heartbeatIntervalSeconds * 1000;
+    const idleMs = this.config.idleTimeoutSeconds * 1000;
+    const heartbeat = setInterval(() => {
+      for (const session of this.sessions) session.socket?.sendText(HEARTBEAT);
+    }, heartbeatMs);
+    const idleCheck = setInterval(
+      () => {
+        const deadline = Date.now() - idleMs;
+        for (const session of [...this.sessions]) {
+          if (session.lastActivity < deadline) {
+            this.logger.request(session.id, session.ip, 'Closing idle connection');
+            this.endSession(session, Closures.IDLE_TIMEOUT);
+          }
+        }
+      },
+      Math.min(Math.max(idleMs / 4, 20), 5000),
+    );
+    this.timers = [heartbeat, idleCheck];
+  }
+}

@@ -1,0 +1,96 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { startTestServer } from './helpers/server.js';
+import { TestClient } from './helpers/client.js';
+
+const bin = fileURLToPath(new URL('../bin/ws-stream-server.js', import.meta.url));
+
+t.test('the server sends h every heartbeat interval', async (t) => {
+  const { url } = await startTestServer(t, { heartbeatIntervalSeconds: '0.05' });
+  const receiver = await TestClient.connect(url('/beat/k/receive'));
+  await receiver.until((client) => client.textMessages.length >= 3, 'three heartbeats');
+  t.same(receiver.textMessages.slice(0, 3), ['h', 'h', 'h']);
+  await receiver.close();
+});
+
+t.test('a silent client is closed after the idle timeout; one that sends h stays', async (t) => {
+  const { url } = await startTestServer(t, { idleTimeoutSeconds: '0.3', heartbeatIntervalSeconds: '60' });
+  const silent = await TestClient.connect(url('/idle/k/receive'));
+  const chatty = await TestClient.connect(url('/idle/k/receive'));
+  const beat = setInterval(() => void chatty.send('h'), 50);
+  t.teardown(() => clearInterval(beat));
+  t.same(await silent.closed, { code: 4000, reason: 'Idle timeout' });
+  t.equal(chatty.socket.readyState, chatty.socket.OPEN, 'the client that sends heartbeats is still open');
+  clearInterval(beat);
+  t.same(await chatty.closed, { code: 4000, reason: 'Idle timeout' }, 'and is closed once it stops');
+});
+
+t.test('close() ends every client with 1001', async (t) => {
+  const { url, server } = await startTestServer(t);
+  const publisher = await TestClient.connect(url('/bye/k/publish'));
+  const receiver = await TestClient.connect(url('/bye/k/receive'));
+  const idle = await TestClient.connect(url('/other/k/receive'));
+  await server.close();
+  for (const client of [publisher, idle]) t.same(await client.closed, { code: 1001, reason: 'Server shutting down' });
+  t.ok([1000, 1001].includes((await receiver.closed).code), 'receiver closed cleanly');
+  t.equal(server.connectionCount, 0);
+});
+
+interface Child {
+  exitCode: Promise<number | null>;
+  stdout: () => string;
+  stderr: () => string;
+}
+
+function run(args: string[], env: Record<string, string> = {}): Child & { process: ReturnType<typeof spawn> } {
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (part: string) => (stdout += part));
+  child.stderr.setEncoding('utf8').on('data', (part: string) => (stderr += part));
+  const exitCode = once(child, 'exit').then(([code]) => code as number | null);
+  return { process: child, exitCode, stdout: () => stdout, stderr: () => stderr };
+}
+
+t.test('SIGTERM: clients get 1001 and the process exits 0', async (t) => {
+  const child = run(['--http-port', '0', '--bind-address', '127.0.0.1']);
+  t.teardown(() => child.process.kill('SIGKILL'));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.process.stdout!.on('data', () => {
+      const match = /Listening on 127\.0\.0\.1:(\d+)/.exec(child.stdout());
+      if (match) resolve(Number(match[1]));
+    });
+    void child.exitCode.then((code) => reject(new Error(`server exited early with ${code}: ${child.stderr()}`)));
+  });
+  t.ok(port > 0, 'the server announced its port');
+  const receiver = await TestClient.connect(`ws://127.0.0.1:${port}/term/k/receive`);
+  child.process.kill('SIGTERM');
+  t.same(await receiver.closed, { code: 1001, reason: 'Server shutting down' });
+  t.equal(await child.exitCode, 0);
+});
+
+t.test('bad configuration values stop startup with a message naming the variable', async (t) => {
+  const cases: Array<[Record<string, string>, string[], RegExp]> = [
+    [{ HTTP_PORT: 'eighty' }, [], /Invalid HTTP_PORT \(--http-port\): "eighty" is not a number/],
+    [{ HTTP_PORT: '70000' }, [], /Invalid HTTP_PORT .*out of range/],
+    [{ PLAY_WHITELIST: '10.0.0.0/33' }, [], /Invalid PLAY_WHITELIST .*"10\.0\.0\.0\/33"/],
+    [{ LOG_REQUESTS: 'maybe' }, [], /Invalid LOG_REQUESTS .*not YES or NO/],
+    [{}, ['--gop-cache-size-mb', '-1'], /Invalid GOP_CACHE_SIZE_MB \(--gop-cache-size-mb\)/],
+    [{ CONTROL_BASE_URL: 'wss://10.0.0.1:8080/' }, [], /CONTROL_BASE_URL is set, but coordinator mode is not implemented/],
+  ];
+  for (const [env, args, message] of cases) {
+    // A valid port, so a case that wrongly starts listens on loopback and the test times out visibly.
+    const child = run(args, { HTTP_PORT: '0', BIND_ADDRESS: '127.0.0.1', ...env });
+    const label = JSON.stringify({ env, args });
+    t.equal(await child.exitCode, 2, `${label} exits 2`);
+    t.match(child.stderr(), message, label);
+  }
+  const typo = run(['--http-prot', '1'], { HTTP_PORT: '0', BIND_ADDRESS: '127.0.0.1' });
+  t.equal(await typo.exitCode, 1);
+  t.match(typo.stderr(), /unknown option '--http-prot'/);
+});
