@@ -54,6 +54,8 @@ async function serveCommand(flags: Partial<Record<SettingName, string>>): Promis
     process.exitCode = 2;
     return;
   }
+  // A log pipe closed by its reader (`ws-stream-server | head`) must not take the server down.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   const logger = new Logger({ requests: config.logRequests, debug: config.logDebug });
   if (typeof (uWS as unknown as { getParts?: unknown }).getParts !== 'function') {
     logger.warn('uWebSockets.js native binary did not load: running on its slow JavaScript fallback');
