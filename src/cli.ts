@@ -3,7 +3,8 @@ import { parseEnv } from 'node:util';
 import { Command, Option } from 'commander';
 import uWS from 'uWebSockets.js';
 import { ConfigError, flagOf, loadConfig, settingNames, settings } from './config/index.js';
-import type { SettingName } from './config/index.js';
+import type { Config, SettingName } from './config/index.js';
+import { channelKey, describeAuthorizer } from './coordinator/index.js';
 import { Logger } from './log/logger.js';
 import { StreamServer } from './server/stream-server.js';
 import { VERSION } from './version.js';
@@ -32,7 +33,34 @@ export function buildProgram(): Command {
     }
     await serveCommand(flags);
   });
+  program
+    .command('key')
+    .description('print the key of a channel under STREAM_KEY_SECRET: hex HMAC-SHA256 of the channel name')
+    .argument('<channel>', 'channel name')
+    .option('--stream-key-secret <secret>', 'the secret (default: $STREAM_KEY_SECRET or .env)')
+    .action((channel: string, options: { streamKeySecret?: string }) => {
+      const config = loadOrExit(options.streamKeySecret === undefined ? {} : { streamKeySecret: options.streamKeySecret });
+      if (config === undefined) return;
+      if (config.streamKeySecret === '') {
+        process.stderr.write('ws-stream-server: STREAM_KEY_SECRET is not set (use --stream-key-secret or the environment).\n');
+        process.exitCode = 2;
+        return;
+      }
+      process.stdout.write(channelKey(config.streamKeySecret, channel) + '\n');
+    });
   return program;
+}
+
+/** The config, or undefined after printing the error and setting exit code 2. */
+function loadOrExit(flags: Partial<Record<SettingName, string>>): Config | undefined {
+  try {
+    return loadConfig({ flags, env: process.env, dotenv: readDotenv() });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`ws-stream-server: ${error.message}\n`);
+    process.exitCode = 2;
+    return undefined;
+  }
 }
 
 function readDotenv(): Record<string, string> {
@@ -45,30 +73,32 @@ function readDotenv(): Record<string, string> {
 }
 
 async function serveCommand(flags: Partial<Record<SettingName, string>>): Promise<void> {
-  let config;
-  try {
-    config = loadConfig({ flags, env: process.env, dotenv: readDotenv() });
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`ws-stream-server: ${error.message}\n`);
-    process.exitCode = 2;
-    return;
-  }
+  const config = loadOrExit(flags);
+  if (config === undefined) return;
   // A log pipe closed by its reader (`ws-stream-server | head`) must not take the server down.
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   const logger = new Logger({ requests: config.logRequests, debug: config.logDebug });
   if (typeof (uWS as unknown as { getParts?: unknown }).getParts !== 'function') {
     logger.warn('uWebSockets.js native binary did not load: running on its slow JavaScript fallback');
   }
-  const server = new StreamServer(config, { logger });
+  let server: StreamServer;
+  try {
+    server = new StreamServer(config, { logger });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`ws-stream-server: ${error.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
   try {
     await server.listen();
   } catch (error) {
     logger.error((error as Error).message);
+    await server.close();
     process.exitCode = 1;
     return;
   }
-  logger.info(`Websocket streaming server ${VERSION} (standalone mode: any key may publish)`);
+  logger.info(`Websocket streaming server ${VERSION}, ${describeAuthorizer(server.authorizer)}`);
   if (!config.disableTestClient) logger.info(`Test client at http://localhost:${server.port}/ (DISABLE_TEST_CLIENT=YES turns it off)`);
 
   const shutdown = (signal: string): void => {

@@ -105,3 +105,33 @@ t.test('probe: the first chunk only, then a normal close', async (t) => {
   push(receiver, chunk(9));
   t.same(live.sent, [[8]]);
 });
+
+t.test('backlog chunks never count as live data, before or after they are sent', async (t) => {
+  const socket = new FakeSocket();
+  const receiver = new Receiver(info, 'receive', socket, 4);
+  receiver.start([chunk(1, 1, 1, 1), chunk(2, 2, 2, 2)]);
+  socket.buffered = 0;
+  receiver.flush(); // backlog fully sent
+  // The socket holds 4 bytes; live data may now wait up to the limit (4), and no more.
+  for (let i = 0; i < 4; i++) push(receiver, chunk(3));
+  t.equal(socket.closedWith, undefined, '4 live bytes waiting: tolerated');
+  push(receiver, chunk(4));
+  t.same(socket.closedWith, [1013, 'Receiver too slow'], 'the sent backlog earned no extra room');
+});
+
+t.test('a receiver that stays a little behind for a long time keeps a small queue', async (t) => {
+  const socket = new FakeSocket();
+  const receiver = new Receiver(info, 'receive', socket, 1000);
+  receiver.start([]);
+  push(receiver, chunk(...new Array<number>(1000).fill(0))); // the socket is full
+  for (let i = 0; i < 5; i++) push(receiver, chunk(9)); // five chunks always wait
+  for (let i = 0; i < 100_000; i++) {
+    push(receiver, chunk(i % 256)); // one more waits...
+    socket.buffered = 999; // ...and the socket takes one byte
+    receiver.flush();
+  }
+  t.equal(socket.closedWith, undefined);
+  t.ok(receiver.bufferedBytes < 1100, `bounded (${receiver.bufferedBytes} bytes)`);
+  const queue = (receiver as unknown as { live: { items: unknown[] } }).live.items;
+  t.ok(queue.length < 3000, `the queue's array stays compact (${queue.length} slots)`);
+});

@@ -33,9 +33,42 @@ t.test('close() ends every client with 1001', async (t) => {
   const receiver = await TestClient.connect(url('/bye/k/receive'));
   const idle = await TestClient.connect(url('/other/k/receive'));
   await server.close();
-  for (const client of [publisher, idle]) t.same(await client.closed, { code: 1001, reason: 'Server shutting down' });
-  t.ok([1000, 1001].includes((await receiver.closed).code), 'receiver closed cleanly');
+  for (const client of [publisher, receiver, idle]) t.same(await client.closed, { code: 1001, reason: 'Server shutting down' });
   t.equal(server.connectionCount, 0);
+});
+
+t.test('a publish still being authorized when the server closes gets 503 and leaves nothing behind', async (t) => {
+  let decide: (accepted: boolean) => void = () => {};
+  let asked: () => void = () => {};
+  const requested = new Promise<void>((resolve) => (asked = resolve));
+  const authorizer = {
+    authorize: () =>
+      new Promise<{ accepted: true; streamId: string } | { accepted: false }>((resolve) => {
+        decide = (accepted) => resolve(accepted ? { accepted, streamId: 's' } : { accepted });
+        asked();
+      }),
+  };
+  const { url, server } = await startTestServer(t, {}, { authorizer });
+  const attempt = TestClient.rejection(url('/late/k/publish'));
+  await requested;
+  await server.close();
+  decide(true);
+  const refused = await attempt;
+  t.same([refused.status, refused.body], [503, 'Server shutting down.']);
+  t.equal(server.connectionCount, 0);
+  t.equal(server.registry.size, 0);
+});
+
+t.test('WebSocket pings count as activity for the idle timeout', async (t) => {
+  const { url } = await startTestServer(t, { idleTimeoutSeconds: '0.3', heartbeatIntervalSeconds: '60' });
+  const pinger = await TestClient.connect(url('/ping/k/receive'));
+  const silent = await TestClient.connect(url('/ping/k/receive'));
+  const ping = setInterval(() => pinger.socket.ping(), 50);
+  t.teardown(() => clearInterval(ping));
+  t.equal((await silent.closed).code, 4000);
+  t.equal(pinger.socket.readyState, pinger.socket.OPEN, 'the pinging client is still open');
+  clearInterval(ping);
+  t.equal((await pinger.closed).code, 4000);
 });
 
 interface Child {
@@ -81,7 +114,8 @@ t.test('bad configuration values stop startup with a message naming the variable
     [{ PLAY_WHITELIST: '10.0.0.0/33' }, [], /Invalid PLAY_WHITELIST .*"10\.0\.0\.0\/33"/],
     [{ LOG_REQUESTS: 'maybe' }, [], /Invalid LOG_REQUESTS .*not YES or NO/],
     [{}, ['--gop-cache-size-mb', '-1'], /Invalid GOP_CACHE_SIZE_MB \(--gop-cache-size-mb\)/],
-    [{ CONTROL_BASE_URL: 'wss://10.0.0.1:8080/' }, [], /CONTROL_BASE_URL is set, but coordinator mode is not implemented/],
+    [{ CONTROL_BASE_URL: 'http://127.0.0.1:9/' }, [], /Invalid CONTROL_BASE_URL .*must start with ws:\/\/ or wss:\/\//],
+    [{ SSL_CERT: '/nonexistent/cert.pem' }, [], /SSL_CERT is set, but TLS is not implemented/],
   ];
   for (const [env, args, message] of cases) {
     // A valid port, so a case that wrongly starts listens on loopback and the test times out visibly.

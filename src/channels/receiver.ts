@@ -1,6 +1,7 @@
 import { Closures, SessionErrors } from '../protocol/errors.js';
 import type { Closure, SessionError } from '../protocol/errors.js';
 import type { ConnectionKind } from '../protocol/route.js';
+import { ChunkQueue } from '../media/chunk-queue.js';
 import type { ClientSocket, SessionInfo } from './transport.js';
 
 export type ReceiverKind = Exclude<ConnectionKind, 'publish'>;
@@ -17,11 +18,13 @@ export type ReceiverState = 'idle' | 'live' | 'closed';
  */
 export class Receiver {
   private state: ReceiverState = 'idle';
-  /** Chunks not yet handed to the socket; stable copies, never views of a neutered buffer. */
-  private queue: Uint8Array[] = [];
-  private queueHead = 0;
-  /** Queued bytes that came from the live stream (the cache backlog is not the receiver's fault). */
-  private queuedLiveBytes = 0;
+  /** The cache a late joiner gets first, sent before anything live. */
+  private readonly backlog = new ChunkQueue();
+  /**
+   * Live chunks not yet handed to the socket: stable copies, never views of a neutered buffer.
+   * Only these count against the limit; the backlog is not the receiver's fault.
+   */
+  private readonly live = new ChunkQueue();
   private sentChunks = 0;
   bytesSent = 0;
   readonly connectedAt = Date.now();
@@ -38,7 +41,7 @@ export class Receiver {
   }
 
   get bufferedBytes(): number {
-    return this.state === 'closed' ? 0 : this.socket.bufferedAmount() + this.queuedBytes();
+    return this.state === 'closed' ? 0 : this.socket.bufferedAmount() + this.backlog.bytes + this.live.bytes;
   }
 
   /** Goes live: sends `backlog` (the cache) first, then whatever `push` brings. */
@@ -50,7 +53,7 @@ export class Receiver {
       if (first !== undefined) this.deliverProbe(first);
       return;
     }
-    for (const chunk of backlog) this.queue.push(chunk);
+    for (const chunk of backlog) this.backlog.push(chunk);
     this.flush();
   }
 
@@ -64,28 +67,25 @@ export class Receiver {
       this.deliverProbe(data);
       return;
     }
-    if (this.queueHead === this.queue.length && this.canSend(data.byteLength)) {
+    if (this.backlog.length === 0 && this.live.length === 0 && this.canSend(data.byteLength)) {
       this.send(data);
       return;
     }
-    this.queue.push(stable());
-    this.queuedLiveBytes += data.byteLength;
-    if (this.queuedLiveBytes > this.bufferLimit) this.fail(SessionErrors.RECEIVER_TOO_SLOW);
+    this.live.push(stable());
+    if (this.live.bytes > this.bufferLimit) this.fail(SessionErrors.RECEIVER_TOO_SLOW);
   }
 
-  /** The socket drained: send what was waiting. */
+  /** The socket drained: send what was waiting, backlog first. */
   flush(): void {
-    while (this.state === 'live' && this.queueHead < this.queue.length) {
-      const chunk = this.queue[this.queueHead]!;
-      if (!this.canSend(chunk.byteLength)) return;
-      this.queue[this.queueHead] = EMPTY;
-      this.queueHead++;
-      this.queuedLiveBytes = Math.max(0, this.queuedLiveBytes - chunk.byteLength);
-      this.send(chunk);
+    for (const queue of [this.backlog, this.live]) {
+      while (this.state === 'live') {
+        const chunk = queue.peek();
+        if (chunk === undefined) break;
+        if (!this.canSend(chunk.byteLength)) return;
+        queue.shift();
+        this.send(chunk);
+      }
     }
-    this.queue = [];
-    this.queueHead = 0;
-    this.queuedLiveBytes = 0;
   }
 
   sendText(text: string): void {
@@ -107,9 +107,8 @@ export class Receiver {
   /** The socket is gone (client closed or server closed it): forget everything. */
   detach(): void {
     this.state = 'closed';
-    this.queue = [];
-    this.queueHead = 0;
-    this.queuedLiveBytes = 0;
+    this.backlog.clear();
+    this.live.clear();
   }
 
   private end(why: Closure | SessionError): void {
@@ -135,12 +134,4 @@ export class Receiver {
     this.sentChunks++;
     this.bytesSent += data.byteLength;
   }
-
-  private queuedBytes(): number {
-    let total = 0;
-    for (let i = this.queueHead; i < this.queue.length; i++) total += this.queue[i]!.byteLength;
-    return total;
-  }
 }
-
-const EMPTY = new Uint8Array(0);

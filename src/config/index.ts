@@ -49,6 +49,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   }
 
   const config: Record<string, unknown> = {};
+  const given = (env: string): boolean => lookup(env) !== undefined || Object.entries(flags).some(([name, value]) => value !== undefined && value !== '' && settings[name as SettingName].env === env);
   for (const name of settingNames) {
     const definition: SettingDefinition<unknown> = settings[name];
     const raw = flags[name] ?? lookup(definition.env) ?? definition.default;
@@ -62,6 +63,10 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       );
     }
   }
+  const exclusive = ['CONTROL_BASE_URL', 'STREAM_KEY_SECRET', 'STREAM_KEYS_FILE'].filter(given);
+  if (exclusive.length > 1) {
+    throw new ConfigError(exclusive[1]!, `${exclusive.join(' and ')} are both set: choose one way to authorize publishers.`);
+  }
   return config as Config;
 }
 
@@ -70,7 +75,12 @@ export function describeConfig(config: Config): Record<string, string> {
   const summary: Record<string, string> = {};
   for (const name of settingNames) {
     const value = config[name] as unknown;
-    summary[settings[name].env] =
+    const definition: SettingDefinition<unknown> = settings[name];
+    if (definition.secret === true) {
+      summary[definition.env] = value === '' ? '' : '(set)';
+      continue;
+    }
+    summary[definition.env] =
       typeof value === 'boolean' ? (value ? 'YES' : 'NO') : typeof value === 'object' && value !== null ? (value as { source: string }).source : String(value);
   }
   return summary;

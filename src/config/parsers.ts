@@ -44,3 +44,17 @@ export function parseString(raw: string): string {
 export function parseIpList(raw: string): IpList {
   return IpList.parse(raw);
 }
+
+/** Empty, or an absolute ws:// or wss:// URL. */
+export function parseWebSocketUrl(raw: string): string {
+  const text = raw.trim();
+  if (text === '') return '';
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`"${raw}" is not a URL`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new Error(`"${raw}" must start with ws:// or wss://`);
+  return url.toString();
+}

@@ -1,7 +1,7 @@
 // The one table of settings. Env var names are the Go ws-stream-server's where it has them;
 // the CLI flags, the parsers and docs/configuration.md are all derived from this table.
 
-import { parseBoolean, parseIpList, parseNumber, parseString } from './parsers.js';
+import { parseBoolean, parseIpList, parseNumber, parseString, parseWebSocketUrl } from './parsers.js';
 import type { IpList } from './parsers.js';
 
 export interface SettingDefinition<T> {
@@ -13,6 +13,8 @@ export interface SettingDefinition<T> {
   readonly description: string;
   /** Turns the raw text into a value or throws an Error with a message (the caller names the setting). */
   readonly parse: (raw: string) => T;
+  /** Never shown in logs or APIs. */
+  readonly secret?: boolean;
 }
 
 function setting<T>(definition: SettingDefinition<T>): SettingDefinition<T> {
@@ -80,15 +82,16 @@ export const settings = {
   maxMessageSizeMb: setting({
     env: 'MAX_MESSAGE_SIZE_MB',
     default: '64',
-    description: 'Largest accepted WebSocket message, in MiB; larger ones close that client with 1009.',
-    parse: (raw) => parseNumber(raw, { min: 1 / MiB, max: 1024 }),
+    description: 'Largest accepted WebSocket message, in MiB (at most 512); larger ones close that client with 1009.',
+    // Bounded so that the library's 32-bit limits derived from it cannot overflow.
+    parse: (raw) => parseNumber(raw, { min: 1 / MiB, max: 512 }),
   }),
   maxReceiverBufferMb: setting({
     env: 'MAX_RECEIVER_BUFFER_MB',
     default: '16',
     description:
-      'Per-receiver send buffer, in MiB; a receiver that falls further behind is sent `ERROR: Receiver too slow` and closed.',
-    parse: (raw) => parseNumber(raw, { min: 1 / MiB, max: 4096 }),
+      'Per-receiver send buffer, in MiB (at most 1024); a receiver that falls further behind is sent `ERROR: Receiver too slow` and closed.',
+    parse: (raw) => parseNumber(raw, { min: 1 / MiB, max: 1024 }),
   }),
   heartbeatIntervalSeconds: setting({
     env: 'HEARTBEAT_INTERVAL_SECONDS',
@@ -120,6 +123,70 @@ export const settings = {
     description: 'Tell the coordinator that clients reach this server over TLS (YES/NO).',
     parse: parseBoolean,
   }),
+  controlBaseUrl: setting({
+    env: 'CONTROL_BASE_URL',
+    default: '',
+    description:
+      'Coordinator base URL (`ws://` or `wss://`, e.g. `wss://10.0.0.1:8080/`); the server connects to `/ws/control/wss` on it. Empty runs standalone.',
+    parse: parseWebSocketUrl,
+  }),
+  controlSecret: setting({
+    env: 'CONTROL_SECRET',
+    default: '',
+    description: 'Secret shared with the coordinator; signs the HS256 token sent in `x-control-auth-token`.',
+    parse: parseString,
+    secret: true,
+  }),
+  controlRequestTimeoutSeconds: setting({
+    env: 'CONTROL_REQUEST_TIMEOUT_SECONDS',
+    default: '20',
+    description: 'How long a publish waits for the coordinator\'s answer before it is refused.',
+    parse: (raw) => parseNumber(raw, { min: 0.01, max: 3600 }),
+  }),
+  controlReconnectMinSeconds: setting({
+    env: 'CONTROL_RECONNECT_MIN_SECONDS',
+    default: '1',
+    description: 'First delay before reconnecting to the coordinator; doubles (with jitter) up to the maximum.',
+    parse: (raw) => parseNumber(raw, { min: 0.01, max: 3600 }),
+  }),
+  controlReconnectMaxSeconds: setting({
+    env: 'CONTROL_RECONNECT_MAX_SECONDS',
+    default: '30',
+    description: 'Longest delay between reconnection attempts to the coordinator.',
+    parse: (raw) => parseNumber(raw, { min: 0.01, max: 3600 }),
+  }),
+  controlHeartbeatSeconds: setting({
+    env: 'CONTROL_HEARTBEAT_SECONDS',
+    default: '20',
+    description: 'How often HEARTBEAT is sent to the coordinator.',
+    parse: (raw) => parseNumber(raw, { min: 0.01, max: 3600 }),
+  }),
+  controlTimeoutSeconds: setting({
+    env: 'CONTROL_TIMEOUT_SECONDS',
+    default: '60',
+    description: 'A coordinator connection silent this long is considered dead and reconnected.',
+    parse: (raw) => parseNumber(raw, { min: 0.01, max: 3600 }),
+  }),
+  controlInsecureTls: setting({
+    env: 'CONTROL_INSECURE_TLS',
+    default: 'NO',
+    description: 'Accept any certificate from a `wss://` coordinator (YES/NO). Only for testing.',
+    parse: parseBoolean,
+  }),
+  streamKeySecret: setting({
+    env: 'STREAM_KEY_SECRET',
+    default: '',
+    description:
+      'Standalone mode: a channel\'s key must be the hex HMAC-SHA256 of the channel name with this secret (see `ws-stream-server key`).',
+    parse: parseString,
+    secret: true,
+  }),
+  streamKeysFile: setting({
+    env: 'STREAM_KEYS_FILE',
+    default: '',
+    description: 'Standalone mode: a JSON file `{"channel": "key"}` of allowed keys, re-read when it changes.',
+    parse: parseString,
+  }),
   disableTestClient: setting({
     env: 'DISABLE_TEST_CLIENT',
     default: 'NO',
@@ -137,8 +204,6 @@ export type SettingName = keyof Settings;
  * operator asked for a coordinator would be a security hole.
  */
 export const unsupportedSettings: Readonly<Record<string, string>> = {
-  CONTROL_BASE_URL: 'coordinator mode is not implemented in this version',
-  CONTROL_SECRET: 'coordinator mode is not implemented in this version',
   SSL_CERT: 'TLS is not implemented in this version; terminate TLS in a proxy',
   SSL_KEY: 'TLS is not implemented in this version; terminate TLS in a proxy',
 };

@@ -8,16 +8,33 @@ export interface PublishRequest {
 
 export type PublishDecision = { readonly accepted: true; readonly streamId: string } | { readonly accepted: false };
 
-/** Decides who may publish. The coordinator client implements it; standalone mode accepts everyone. */
-export interface PublishAuthorizer {
-  authorize(request: PublishRequest): PublishDecision | Promise<PublishDecision>;
-  /** An accepted publisher ended (the coordinator is told with PUBLISH-END). */
-  published?(channel: string, streamId: string): void;
+/** What an authorizer may do to the streams of this server (the coordinator's STREAM-KILL). */
+export interface StreamController {
+  /** Closes the channel's publisher if its stream id matches (`*`: any). True if one was closed. */
+  killPublisher(channel: string, streamId: string): boolean;
+  /** Closes every publisher; returns how many. */
+  killAllPublishers(): number;
 }
 
-/** Standalone mode: any key is accepted and every session gets a fresh stream id. */
-export class StandaloneAuthorizer implements PublishAuthorizer {
+/** Decides who may publish (and, where keys are known in advance, who may receive). */
+export interface PublishAuthorizer {
+  authorize(request: PublishRequest): PublishDecision | Promise<PublishDecision>;
+  /** False when `key` can never be valid for `channel`: the receiver is refused at once. */
+  isReceiverKeyValid?(channel: string, key: string): boolean;
+  /** An accepted publisher ended (the coordinator is told with PUBLISH-END). */
+  published?(channel: string, streamId: string): void;
+  /** Called once by the server before it listens. */
+  start?(controller: StreamController): void | Promise<void>;
+  close?(): void | Promise<void>;
+}
+
+export function acceptWithNewStreamId(): PublishDecision {
+  return { accepted: true, streamId: randomUUID() };
+}
+
+/** Standalone mode without keys: anyone may publish, with any key. */
+export class OpenAuthorizer implements PublishAuthorizer {
   authorize(): PublishDecision {
-    return { accepted: true, streamId: randomUUID() };
+    return acceptWithNewStreamId();
   }
 }

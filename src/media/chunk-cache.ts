@@ -1,3 +1,5 @@
+import { ChunkQueue } from './chunk-queue.js';
+
 /**
  * What a channel keeps for receivers that join late. The simple cache is a byte FIFO; the
  * keyframe-aware one (a later issue) implements the same interface.
@@ -23,16 +25,13 @@ export const CHUNK_OVERHEAD_BYTES = 16;
 
 /** FIFO of whole chunks capped at `capacityBytes`; the oldest chunks are dropped first. */
 export class ByteFifoCache implements StreamCache {
-  private chunks: Uint8Array[] = [];
-  /** Index of the oldest live entry: dropping from the front is O(1), compaction is amortised. */
-  private head = 0;
-  private bytes = 0;
+  private readonly chunks = new ChunkQueue();
   private disabled = false;
 
   constructor(private readonly capacityBytes: number) {}
 
   get size(): number {
-    return this.bytes;
+    return this.chunks.bytes + this.chunks.length * CHUNK_OVERHEAD_BYTES;
   }
 
   get enabled(): boolean {
@@ -42,42 +41,24 @@ export class ByteFifoCache implements StreamCache {
   push(chunk: Uint8Array): void {
     if (!this.enabled) return;
     this.chunks.push(chunk);
-    this.bytes += chunk.byteLength + CHUNK_OVERHEAD_BYTES;
-    while (this.bytes > this.capacityBytes && this.head < this.chunks.length) {
-      const dropped = this.chunks[this.head]!;
-      this.chunks[this.head] = EMPTY;
-      this.head++;
-      this.bytes -= dropped.byteLength + CHUNK_OVERHEAD_BYTES;
-    }
-    if (this.head > 1024 && this.head * 2 > this.chunks.length) {
-      this.chunks = this.chunks.slice(this.head);
-      this.head = 0;
-    }
+    while (this.size > this.capacityBytes) this.chunks.shift();
   }
 
   snapshot(): Uint8Array[] {
-    return this.chunks.slice(this.head);
+    return this.chunks.toArray();
   }
 
   first(): Uint8Array | undefined {
-    return this.chunks[this.head];
+    return this.chunks.peek();
   }
 
   clearAndDisable(): void {
-    this.clear();
+    this.chunks.clear();
     this.disabled = true;
   }
 
   reset(): void {
-    this.clear();
+    this.chunks.clear();
     this.disabled = false;
   }
-
-  private clear(): void {
-    this.chunks = [];
-    this.head = 0;
-    this.bytes = 0;
-  }
 }
-
-const EMPTY = new Uint8Array(0);

@@ -3,8 +3,8 @@ import type { Config } from '../config/index.js';
 import { MEBIBYTE, canonicalAddress } from '../config/index.js';
 import { ChannelRegistry, Receiver } from '../channels/index.js';
 import type { Channel, Publisher, ReceiverKind } from '../channels/index.js';
-import { StandaloneAuthorizer } from '../coordinator/authorizer.js';
-import type { PublishAuthorizer, PublishDecision } from '../coordinator/authorizer.js';
+import { createAuthorizer } from '../coordinator/index.js';
+import type { PublishAuthorizer, PublishDecision, StreamController } from '../coordinator/authorizer.js';
 import { Logger, silentLogger } from '../log/logger.js';
 import { Closures, Rejections, SessionErrors } from '../protocol/errors.js';
 import type { Closure, SessionError } from '../protocol/errors.js';
@@ -42,6 +42,9 @@ interface SocketData {
 
 type Ws = uWS.WebSocket<SocketData>;
 
+/** The library's limits are 32-bit integers. */
+const INT32_MAX = 2 ** 31 - 1;
+
 /** Declared as a type-only enum in the typings, but a real number on the module object. */
 const LISTEN_EXCLUSIVE_PORT = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: uWS.ListenOptions }).LIBUS_LISTEN_EXCLUSIVE_PORT;
 
@@ -49,11 +52,11 @@ const LISTEN_EXCLUSIVE_PORT = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: 
  * The uWebSockets.js side of the server: HTTP answers, upgrades, socket events, heartbeat and
  * idle timeout. Channel logic lives in channels/; this file only adapts sockets to it.
  */
-export class StreamServer {
+export class StreamServer implements StreamController {
   readonly registry: ChannelRegistry;
   private readonly app: uWS.TemplatedApp;
   private readonly logger: Logger;
-  private readonly authorizer: PublishAuthorizer;
+  readonly authorizer: PublishAuthorizer;
   private readonly limiter: IpConnectionLimiter;
   private readonly sessions = new Set<Session>();
   private readonly maxMessageBytes: number;
@@ -69,7 +72,8 @@ export class StreamServer {
     options: StreamServerOptions = {},
   ) {
     this.logger = options.logger ?? silentLogger;
-    this.authorizer = options.authorizer ?? new StandaloneAuthorizer();
+    // Throws ConfigError for a bad STREAM_KEYS_FILE.
+    this.authorizer = options.authorizer ?? createAuthorizer(config, this.logger);
     this.limiter = new IpConnectionLimiter(config.maxIpConcurrentConnections, config.concurrentLimitWhitelist);
     this.registry = ChannelRegistry.withByteCache(Math.floor(config.gopCacheSizeMb * MEBIBYTE));
     this.maxMessageBytes = Math.floor(config.maxMessageSizeMb * MEBIBYTE);
@@ -87,7 +91,23 @@ export class StreamServer {
     return this.sessions.size;
   }
 
-  listen(): Promise<number> {
+  /** Closes the channel's publisher if its stream id matches (`*` matches any). */
+  killPublisher(channelName: string, streamId: string): boolean {
+    const publisher = this.registry.get(channelName)?.publisher;
+    if (publisher === undefined || (streamId !== '*' && streamId !== publisher.streamId)) return false;
+    publisher.socket.close(Closures.KILLED.closeCode, Closures.KILLED.closeReason);
+    return true;
+  }
+
+  killAllPublishers(): number {
+    let killed = 0;
+    for (const channel of [...this.registry]) if (this.killPublisher(channel.name, '*')) killed++;
+    return killed;
+  }
+
+  /** Starts the authorizer (e.g. the coordinator connection), then listens. */
+  async listen(): Promise<number> {
+    await this.authorizer.start?.(this);
     const { bindAddress, httpPort } = this.config;
     return new Promise((resolve, reject) => {
       const onListen = (socket: uWS.us_listen_socket | false): void => {
@@ -116,6 +136,7 @@ export class StreamServer {
     if (this.listenSocket !== undefined) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = undefined;
     for (const session of [...this.sessions]) this.endSession(session, Closures.SHUTDOWN);
+    await this.authorizer.close?.();
     // uWS has no "closed" event for the app: with no listen socket and no connections the
     // event loop holds nothing, which is what a graceful exit needs.
     await new Promise((resolve) => setImmediate(resolve));
@@ -126,9 +147,9 @@ export class StreamServer {
     this.app.ws<SocketData>('/*', {
       // Our own size check runs first and answers with 1009; the library limit sits well
       // above it because the library closes without a close frame.
-      maxPayloadLength: this.maxMessageBytes * 2 + MEBIBYTE,
+      maxPayloadLength: Math.min(this.maxMessageBytes * 2 + MEBIBYTE, INT32_MAX),
       // Our receiver policy keeps buffers under the limit: the library must never drop.
-      maxBackpressure: this.receiverBufferBytes + this.maxMessageBytes + MEBIBYTE,
+      maxBackpressure: Math.min(this.receiverBufferBytes + this.maxMessageBytes + MEBIBYTE, INT32_MAX),
       closeOnBackpressureLimit: 0,
       // Idle detection is ours (heartbeat-aware, with a close frame).
       idleTimeout: 0,
@@ -138,6 +159,9 @@ export class StreamServer {
       open: (ws) => this.onOpen(ws),
       message: (ws, message, isBinary) => this.onMessage(ws, message, isBinary),
       drain: (ws) => ws.getUserData().session.receiver?.flush(),
+      // WebSocket pings keep a connection alive as much as `h` does.
+      ping: (ws) => this.touch(ws),
+      pong: (ws) => this.touch(ws),
       close: (ws, code) => this.onClose(ws, code),
     });
     statics.register(this.app, (path) => {
@@ -196,6 +220,10 @@ export class StreamServer {
       this.registry.releaseIfUnused(channel);
     };
     const decide = (decision: PublishDecision): void => {
+      if (this.closing) {
+        giveBack();
+        return reject(res, Rejections.SHUTTING_DOWN);
+      }
       if (!decision.accepted) {
         giveBack();
         this.logger.request(id, ip, 'Error: Invalid streaming key provided');
@@ -258,12 +286,21 @@ export class StreamServer {
     }
     const receiver = new Receiver(info, route.kind as ReceiverKind, socket, this.receiverBufferBytes);
     session.receiver = receiver;
+    if (this.authorizer.isReceiverKeyValid?.(route.channel, route.key) === false) {
+      this.logger.request(session.id, session.ip, 'Error: Invalid streaming key provided');
+      receiver.fail(SessionErrors.INVALID_STREAMING_KEY);
+      return;
+    }
     if (!channel.addReceiver(receiver)) {
       this.logger.request(session.id, session.ip, 'Error: Invalid streaming key provided');
       return;
     }
     const state = receiver.currentState === 'idle' ? 'IDLE' : 'START';
     this.logger.request(session.id, session.ip, `${route.kind.toUpperCase()} ${state}: '${route.channel}'`);
+  }
+
+  private touch(ws: Ws): void {
+    ws.getUserData().session.lastActivity = Date.now();
   }
 
   private onMessage(ws: Ws, message: ArrayBuffer, isBinary: boolean): void {
@@ -288,7 +325,7 @@ export class StreamServer {
     session.slot.release();
     const { channel } = session;
     if (session.publisher !== undefined) {
-      channel.endPublishing();
+      channel.endPublishing(this.closing ? Closures.SHUTDOWN : Closures.PUBLISHER_ENDED);
       this.authorizer.published?.(channel.name, session.publisher.streamId);
       this.logger.request(session.id, session.ip, `PUBLISH END: '${channel.name}' (code ${code}, ${session.publisher.bytesIn} bytes)`);
     } else if (session.receiver !== undefined) {

@@ -1,0 +1,115 @@
+import { createHmac } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { watch } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
+import { keysMatch } from '../channels/channel.js';
+import type { Logger } from '../log/logger.js';
+import { acceptWithNewStreamId } from './authorizer.js';
+import type { PublishAuthorizer, PublishDecision, PublishRequest } from './authorizer.js';
+
+/**
+ * The key of a channel under STREAM_KEY_SECRET: lower-case hex of HMAC-SHA256, keyed with the
+ * secret's UTF-8 bytes, over the channel name's UTF-8 bytes.
+ */
+export function channelKey(secret: string, channel: string): string {
+  return createHmac('sha256', secret).update(channel, 'utf8').digest('hex');
+}
+
+/** Base for authorizers that know each channel's key in advance. */
+abstract class KnownKeyAuthorizer implements PublishAuthorizer {
+  protected abstract expectedKey(channel: string): string | undefined;
+
+  authorize(request: PublishRequest): PublishDecision {
+    return this.isReceiverKeyValid(request.channel, request.key) ? acceptWithNewStreamId() : { accepted: false };
+  }
+
+  isReceiverKeyValid(channel: string, key: string): boolean {
+    const expected = this.expectedKey(channel);
+    return expected !== undefined && keysMatch(key, expected);
+  }
+}
+
+/** STREAM_KEY_SECRET: every channel's key is derived with `channelKey()`. */
+export class HmacKeyAuthorizer extends KnownKeyAuthorizer {
+  constructor(private readonly secret: string) {
+    super();
+  }
+
+  protected expectedKey(channel: string): string {
+    return channelKey(this.secret, channel);
+  }
+}
+
+/** Parses a keys file: a JSON object of channel → key strings. Throws a descriptive Error. */
+export function parseKeysFile(text: string): Map<string, string> {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('expected a JSON object of "channel": "key"');
+  const keys = new Map<string, string>();
+  for (const [channel, key] of Object.entries(data)) {
+    if (typeof key !== 'string' || key === '') throw new Error(`the key of channel "${channel}" is not a non-empty string`);
+    keys.set(channel, key);
+  }
+  return keys;
+}
+
+/**
+ * STREAM_KEYS_FILE: keys from a JSON file, re-read when it changes. A broken new version is
+ * logged and the previous keys stay in force.
+ */
+export class KeysFileAuthorizer extends KnownKeyAuthorizer {
+  private keys: Map<string, string>;
+  private watcher: FSWatcher | undefined;
+
+  /** Reads the file synchronously so that a bad file is a startup error. */
+  constructor(
+    readonly path: string,
+    private readonly logger: Logger,
+  ) {
+    super();
+    this.keys = parseKeysFile(readFileSync(path, 'utf8'));
+  }
+
+  get channelCount(): number {
+    return this.keys.size;
+  }
+
+  protected expectedKey(channel: string): string | undefined {
+    return this.keys.get(channel);
+  }
+
+  async start(): Promise<void> {
+    if (this.watcher !== undefined) return;
+    this.watcher = watch(this.path, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 20 } });
+    this.watcher.on('add', () => void this.reload());
+    this.watcher.on('change', () => void this.reload());
+    await new Promise<void>((resolve) => this.watcher!.once('ready', resolve));
+  }
+
+  /** Re-reads the file; public so an operator action (or a test) can force it. */
+  async reload(): Promise<boolean> {
+    try {
+      this.keys = parseKeysFile(await readFile(this.path, 'utf8'));
+      this.logger.info(`Reloaded STREAM_KEYS_FILE ${this.path}: ${this.keys.size} channel(s)`);
+      return true;
+    } catch (error) {
+      this.logger.error(`STREAM_KEYS_FILE ${this.path} not reloaded, keeping the previous keys: ${(error as Error).message}`);
+      return false;
+    } finally {
+      this.events.emit('reload');
+    }
+  }
+
+  /** `reload` after every reload attempt, successful or not. */
+  readonly events = new EventEmitter<{ reload: [] }>();
+
+  async close(): Promise<void> {
+    await this.watcher?.close();
+  }
+}
