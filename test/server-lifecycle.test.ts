@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { startTestServer } from './helpers/server.js';
 import { TestClient } from './helpers/client.js';
+import { freePort } from './helpers/ports.js';
 
 const bin = fileURLToPath(new URL('../bin/ws-stream-server.js', import.meta.url));
 
@@ -91,7 +92,7 @@ function run(args: string[], env: Record<string, string> = {}): Child & { proces
 }
 
 t.test('SIGTERM: clients get 1001 and the process exits 0', async (t) => {
-  const child = run(['--http-port', '0', '--bind-address', '127.0.0.1']);
+  const child = run(['--http-port', String(await freePort()), '--bind-address', '127.0.0.1']);
   t.teardown(() => child.process.kill('SIGKILL'));
   const port = await new Promise<number>((resolve, reject) => {
     child.process.stdout!.on('data', () => {
@@ -115,16 +116,18 @@ t.test('bad configuration values stop startup with a message naming the variable
     [{ LOG_REQUESTS: 'maybe' }, [], /Invalid LOG_REQUESTS .*not YES or NO/],
     [{}, ['--gop-cache-size-mb', '-1'], /Invalid GOP_CACHE_SIZE_MB \(--gop-cache-size-mb\)/],
     [{ CONTROL_BASE_URL: 'http://127.0.0.1:9/' }, [], /Invalid CONTROL_BASE_URL .*must start with ws:\/\/ or wss:\/\//],
-    [{ SSL_CERT: '/nonexistent/cert.pem' }, [], /SSL_CERT is set, but TLS is not implemented/],
+    [{ SSL_CERT: '/nonexistent/cert.pem' }, [], /SSL_CERT is set but SSL_KEY is not/],
+    [{ SSL_CERT: '/nonexistent/cert.pem', SSL_KEY: '/nonexistent/key.pem' }, [], /SSL_CERT \/nonexistent\/cert\.pem cannot be read \(ENOENT\)/],
+    [{ HTTP_PORT: '0' }, [], /HTTP_PORT is 0 \(plain HTTP off\) but TLS is not configured/],
   ];
   for (const [env, args, message] of cases) {
     // A valid port, so a case that wrongly starts listens on loopback and the test times out visibly.
-    const child = run(args, { HTTP_PORT: '0', BIND_ADDRESS: '127.0.0.1', ...env });
+    const child = run(args, { HTTP_PORT: String(await freePort()), BIND_ADDRESS: '127.0.0.1', ...env });
     const label = JSON.stringify({ env, args });
     t.equal(await child.exitCode, 2, `${label} exits 2`);
     t.match(child.stderr(), message, label);
   }
-  const typo = run(['--http-prot', '1'], { HTTP_PORT: '0', BIND_ADDRESS: '127.0.0.1' });
+  const typo = run(['--http-prot', '1'], { HTTP_PORT: String(await freePort()), BIND_ADDRESS: '127.0.0.1' });
   t.equal(await typo.exitCode, 1);
   t.match(typo.stderr(), /unknown option '--http-prot'/);
 });

@@ -1,4 +1,4 @@
-import { MEBIBYTE, settings, unsupportedSettings } from './settings.js';
+import { MEBIBYTE, settings } from './settings.js';
 import type { SettingDefinition, SettingName, Settings } from './settings.js';
 
 export { settings, MEBIBYTE };
@@ -43,10 +43,6 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     const value = env[name] ?? dotenv[name];
     return value === undefined || value === '' ? undefined : value;
   };
-
-  for (const [name, reason] of Object.entries(unsupportedSettings)) {
-    if (lookup(name) !== undefined) throw new ConfigError(name, `${name} is set, but ${reason}.`);
-  }
 
   const config: Record<string, unknown> = {};
   const given = (env: string): boolean => lookup(env) !== undefined || Object.entries(flags).some(([name, value]) => value !== undefined && value !== '' && settings[name as SettingName].env === env);

@@ -27,8 +27,39 @@ export const settings = {
   httpPort: setting({
     env: 'HTTP_PORT',
     default: '8080',
-    description: 'Port of the plain HTTP/WebSocket listener (0 picks a free port).',
+    description: 'Port of the plain HTTP/WebSocket listener; 0 turns plain HTTP off (TLS only).',
     parse: (raw) => parseNumber(raw, { integer: true, min: 0, max: 65535 }),
+  }),
+  sslPort: setting({
+    env: 'SSL_PORT',
+    default: '8443',
+    description: 'Port of the TLS (https/wss) listener, used when SSL_CERT and SSL_KEY are set.',
+    parse: (raw) => parseNumber(raw, { integer: true, min: 1, max: 65535 }),
+  }),
+  sslCert: setting({
+    env: 'SSL_CERT',
+    default: '',
+    description: 'TLS certificate file (PEM, with its chain: e.g. certbot\'s fullchain.pem). Reloaded when it changes.',
+    parse: parseString,
+  }),
+  sslKey: setting({
+    env: 'SSL_KEY',
+    default: '',
+    description: 'TLS private key file (PEM). Reloaded when it changes.',
+    parse: parseString,
+  }),
+  sslKeyPassphrase: setting({
+    env: 'SSL_KEY_PASSPHRASE',
+    default: '',
+    description: 'Passphrase of an encrypted SSL_KEY.',
+    parse: parseString,
+    secret: true,
+  }),
+  sslCheckReloadSeconds: setting({
+    env: 'SSL_CHECK_RELOAD_SECONDS',
+    default: '60',
+    description: 'How often the certificate files are re-checked, besides watching them for changes.',
+    parse: (raw) => parseNumber(raw, { min: 0.1, max: 86_400 }),
   }),
   bindAddress: setting({
     env: 'BIND_ADDRESS',
@@ -76,8 +107,26 @@ export const settings = {
   gopCacheSizeMb: setting({
     env: 'GOP_CACHE_SIZE_MB',
     default: '256',
-    description: 'Per-channel cache of recent chunks sent to late receivers, in MiB (0 disables it).',
+    description:
+      'Per-channel cap of the cache sent to late receivers, in MiB: the init and last GOPs of a recognised container (WebM, FLV, MPEG-TS, fragmented MP4), else the most recent chunks (0 disables it).',
     parse: (raw) => parseNumber(raw, { min: 0, max: 1024 * 1024 }),
+  }),
+  gopCacheGops: setting({
+    env: 'GOP_CACHE_GOPS',
+    default: '1',
+    description: 'Groups of pictures (from one keyframe to the next) cached per channel for late receivers of a recognised container.',
+    parse: (raw) => parseNumber(raw, { integer: true, min: 1, max: 1000 }),
+  }),
+  receiverOverflow: setting({
+    env: 'RECEIVER_OVERFLOW',
+    default: 'skip',
+    description:
+      'What a receiver over its buffer gets on a recognised container: `skip` (its queue is dropped and it resumes at the next keyframe) or `close` (`ERROR: Receiver too slow`). Opaque streams always close.',
+    parse: (raw): 'skip' | 'close' => {
+      const value = raw.trim().toLowerCase();
+      if (value === 'skip' || value === 'close') return value;
+      throw new Error(`"${raw}" is not skip or close`);
+    },
   }),
   maxMessageSizeMb: setting({
     env: 'MAX_MESSAGE_SIZE_MB',
@@ -198,14 +247,5 @@ export const settings = {
 export type Settings = typeof settings;
 export type SettingName = keyof Settings;
 
-/**
- * Settings of the Go server that this version does not implement yet. Setting one is a
- * startup error rather than a silent no-op: running "standalone, any key accepted" when the
- * operator asked for a coordinator would be a security hole.
- */
-export const unsupportedSettings: Readonly<Record<string, string>> = {
-  SSL_CERT: 'TLS is not implemented in this version; terminate TLS in a proxy',
-  SSL_KEY: 'TLS is not implemented in this version; terminate TLS in a proxy',
-};
 
 export const MEBIBYTE = MiB;

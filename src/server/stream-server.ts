@@ -1,6 +1,7 @@
+import { EventEmitter } from 'node:events';
 import uWS from 'uWebSockets.js';
 import type { Config } from '../config/index.js';
-import { MEBIBYTE, canonicalAddress } from '../config/index.js';
+import { ConfigError, MEBIBYTE, canonicalAddress } from '../config/index.js';
 import { ChannelRegistry, Receiver } from '../channels/index.js';
 import type { Channel, Publisher, ReceiverKind } from '../channels/index.js';
 import { createAuthorizer } from '../coordinator/index.js';
@@ -14,6 +15,8 @@ import type { StreamRoute } from '../protocol/route.js';
 import { IpConnectionLimiter } from './ip-limiter.js';
 import type { ConnectionSlot } from './ip-limiter.js';
 import { StaticRoutes, answer as reject } from './static-routes.js';
+import { CertificateError, CertificateWatcher, loadPair } from './tls-certificates.js';
+import type { CertificatePair, TlsFiles } from './tls-certificates.js';
 import { UwsClientSocket } from './uws-socket.js';
 
 export interface StreamServerOptions {
@@ -42,6 +45,37 @@ interface SocketData {
 
 type Ws = uWS.WebSocket<SocketData>;
 
+/** Listens synchronously; exclusive so a second server on the same port fails instead of sharing it. */
+function listenExclusive(app: uWS.TemplatedApp, host: string, port: number): uWS.us_listen_socket | false {
+  let result: uWS.us_listen_socket | false = false;
+  const done = (socket: uWS.us_listen_socket | false): void => {
+    result = socket;
+  };
+  // The host form has no options argument; a specific address is not shared by default.
+  if (host === '') app.listen(port, LISTEN_EXCLUSIVE_PORT, done);
+  else app.listen(host, port, done);
+  return result;
+}
+
+function tlsFilesOf(config: Config): TlsFiles | undefined {
+  const { sslCert, sslKey, sslKeyPassphrase } = config;
+  if (sslCert === '' && sslKey === '') return undefined;
+  if (sslCert === '') throw new ConfigError('SSL_CERT', 'SSL_KEY is set but SSL_CERT is not: TLS needs both.');
+  if (sslKey === '') throw new ConfigError('SSL_KEY', 'SSL_CERT is set but SSL_KEY is not: TLS needs both.');
+  const files = { certFile: sslCert, keyFile: sslKey, passphrase: sslKeyPassphrase };
+  loadPairOrConfigError(files);
+  return files;
+}
+
+function loadPairOrConfigError(files: TlsFiles): CertificatePair {
+  try {
+    return loadPair(files);
+  } catch (error) {
+    if (error instanceof CertificateError) throw new ConfigError(error.setting, error.message);
+    throw error;
+  }
+}
+
 /** The library's limits are 32-bit integers. */
 const INT32_MAX = 2 ** 31 - 1;
 
@@ -52,39 +86,76 @@ const LISTEN_EXCLUSIVE_PORT = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: 
  * The uWebSockets.js side of the server: HTTP answers, upgrades, socket events, heartbeat and
  * idle timeout. Channel logic lives in channels/; this file only adapts sockets to it.
  */
-export class StreamServer implements StreamController {
+/** One listening socket and the app serving it. */
+interface Listener {
+  readonly scheme: 'http' | 'https';
+  app: uWS.TemplatedApp;
+  socket: uWS.us_listen_socket;
+  readonly port: number;
+}
+
+/** Events of a StreamServer, for operators' tooling and tests. */
+export interface StreamServerEvents {
+  /** A new TLS certificate is in service for new connections. */
+  certificateReloaded: [CertificatePair];
+  /** Changed certificate files were not usable; the previous certificate stays in service. */
+  certificateRejected: [Error];
+}
+
+export class StreamServer extends EventEmitter<StreamServerEvents> implements StreamController {
   readonly registry: ChannelRegistry;
-  private readonly app: uWS.TemplatedApp;
   private readonly logger: Logger;
   readonly authorizer: PublishAuthorizer;
   private readonly limiter: IpConnectionLimiter;
+  private readonly statics: StaticRoutes;
   private readonly sessions = new Set<Session>();
   private readonly maxMessageBytes: number;
   private readonly receiverBufferBytes: number;
-  private listenSocket: uWS.us_listen_socket | undefined;
+  private readonly tlsFiles: TlsFiles | undefined;
+  private certificates: CertificateWatcher | undefined;
+  private readonly endpoints: Listener[] = [];
+  /** Apps replaced by a certificate reload: their open connections keep running on them. */
+  private readonly retiredApps: uWS.TemplatedApp[] = [];
   private timers: NodeJS.Timeout[] = [];
   private nextSessionId = 1;
   private closing = false;
-  private listeningPort = 0;
 
+  /** Throws ConfigError for settings that only make sense together (TLS files, keys file). */
   constructor(
     readonly config: Config,
     options: StreamServerOptions = {},
   ) {
+    super();
     this.logger = options.logger ?? silentLogger;
-    // Throws ConfigError for a bad STREAM_KEYS_FILE.
+    this.tlsFiles = tlsFilesOf(config);
+    if (config.httpPort === 0 && this.tlsFiles === undefined) {
+      throw new ConfigError('HTTP_PORT', 'HTTP_PORT is 0 (plain HTTP off) but TLS is not configured (SSL_CERT, SSL_KEY): nothing to listen on.');
+    }
     this.authorizer = options.authorizer ?? createAuthorizer(config, this.logger);
     this.limiter = new IpConnectionLimiter(config.maxIpConcurrentConnections, config.concurrentLimitWhitelist);
-    this.registry = ChannelRegistry.withByteCache(Math.floor(config.gopCacheSizeMb * MEBIBYTE));
+    this.registry = ChannelRegistry.withMediaCache({
+      capacityBytes: Math.floor(config.gopCacheSizeMb * MEBIBYTE),
+      gops: config.gopCacheGops,
+      overflow: config.receiverOverflow,
+    });
     this.maxMessageBytes = Math.floor(config.maxMessageSizeMb * MEBIBYTE);
     this.receiverBufferBytes = Math.floor(config.maxReceiverBufferMb * MEBIBYTE);
-    this.app = uWS.App();
-    this.registerRoutes();
+    this.statics = new StaticRoutes(config);
   }
 
-  /** The port actually listened on (useful with HTTP_PORT=0). */
+  /** The plain HTTP port listened on, or the TLS one when plain HTTP is off. */
   get port(): number {
-    return this.listeningPort;
+    return this.endpoints[0]?.port ?? 0;
+  }
+
+  /** The TLS port listened on, if TLS is on. */
+  get tlsPort(): number | undefined {
+    return this.endpoints.find((listener) => listener.scheme === 'https')?.port;
+  }
+
+  /** The certificate in service, if TLS is on. */
+  get certificate(): CertificatePair | undefined {
+    return this.certificates?.pair;
   }
 
   get connectionCount(): number {
@@ -105,26 +176,20 @@ export class StreamServer implements StreamController {
     return killed;
   }
 
-  /** Starts the authorizer (e.g. the coordinator connection), then listens. */
-  async listen(): Promise<number> {
+  /** Starts the authorizer (e.g. the coordinator connection), then the listeners. */
+  async listen(): Promise<void> {
     await this.authorizer.start?.(this);
-    const { bindAddress, httpPort } = this.config;
-    return new Promise((resolve, reject) => {
-      const onListen = (socket: uWS.us_listen_socket | false): void => {
-        if (socket === false) {
-          reject(new Error(`Cannot listen on ${bindAddress || '*'}:${httpPort} (HTTP_PORT / BIND_ADDRESS): address in use or not available`));
-          return;
-        }
-        this.listenSocket = socket;
-        this.listeningPort = uWS.us_socket_local_port(socket);
-        this.startTimers();
-        this.logger.info(`[HTTP] Listening on ${bindAddress || '*'}:${this.listeningPort}`);
-        resolve(this.listeningPort);
-      };
-      // Exclusive: a second server on the same port must fail, not share it through SO_REUSEPORT.
-      if (bindAddress === '') this.app.listen(httpPort, LISTEN_EXCLUSIVE_PORT, onListen);
-      else this.app.listen(bindAddress, httpPort, onListen);
-    });
+    if (this.config.httpPort !== 0) this.startListener('http', this.createApp(), this.config.httpPort);
+    if (this.tlsFiles !== undefined) {
+      const pair = loadPairOrConfigError(this.tlsFiles);
+      this.startListener('https', this.createApp(this.tlsFiles), this.config.sslPort);
+      this.logger.info(`[HTTPS] Certificate ${pair.fingerprint} (valid to ${pair.validTo})`);
+      this.certificates = new CertificateWatcher(this.tlsFiles, pair, this.config.sslCheckReloadSeconds * 1000);
+      this.certificates.on('change', (next) => this.reloadCertificate(next));
+      this.certificates.on('invalid', (error) => this.rejectCertificate(error));
+      await this.certificates.start();
+    }
+    this.startTimers();
   }
 
   /** Stops accepting, closes every client with 1001 and waits until all sockets are gone. */
@@ -133,8 +198,8 @@ export class StreamServer implements StreamController {
     this.closing = true;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
-    if (this.listenSocket !== undefined) uWS.us_listen_socket_close(this.listenSocket);
-    this.listenSocket = undefined;
+    for (const listener of this.endpoints.splice(0)) uWS.us_listen_socket_close(listener.socket);
+    await this.certificates?.close();
     for (const session of [...this.sessions]) this.endSession(session, Closures.SHUTDOWN);
     await this.authorizer.close?.();
     // uWS has no "closed" event for the app: with no listen socket and no connections the
@@ -142,9 +207,57 @@ export class StreamServer implements StreamController {
     await new Promise((resolve) => setImmediate(resolve));
   }
 
-  private registerRoutes(): void {
-    const statics = new StaticRoutes(this.config);
-    this.app.ws<SocketData>('/*', {
+  private startListener(scheme: 'http' | 'https', app: uWS.TemplatedApp, port: number): void {
+    const socket = listenExclusive(app, this.config.bindAddress, port);
+    if (socket === false) {
+      const setting = scheme === 'http' ? 'HTTP_PORT' : 'SSL_PORT';
+      throw new Error(`Cannot listen on ${this.config.bindAddress || '*'}:${port} (${setting} / BIND_ADDRESS): address in use or not available`);
+    }
+    const listener = { scheme, app, socket, port: uWS.us_socket_local_port(socket) };
+    this.endpoints.push(listener);
+    this.logger.info(`[${scheme.toUpperCase()}] Listening on ${this.config.bindAddress || '*'}:${listener.port}`);
+  }
+
+  /**
+   * A new certificate: a new TLS app takes over the listening port; connections open on the old
+   * app keep running there untouched. If the new app cannot listen, the old one resumes.
+   */
+  private reloadCertificate(pair: CertificatePair): void {
+    const listener = this.endpoints.find((candidate) => candidate.scheme === 'https');
+    if (listener === undefined || this.tlsFiles === undefined) return;
+    let app: uWS.TemplatedApp;
+    try {
+      app = this.createApp(this.tlsFiles);
+    } catch (error) {
+      // The files changed again between the check and the load: the next change retries.
+      return this.rejectCertificate(error as Error);
+    }
+    uWS.us_listen_socket_close(listener.socket);
+    const socket = listenExclusive(app, this.config.bindAddress, listener.port);
+    if (socket === false) {
+      const previous = listenExclusive(listener.app, this.config.bindAddress, listener.port);
+      if (previous !== false) listener.socket = previous;
+      return this.rejectCertificate(new Error(`cannot listen again on port ${listener.port}`));
+    }
+    this.retiredApps.push(listener.app);
+    listener.app = app;
+    listener.socket = socket;
+    this.logger.info(`[HTTPS] Certificate reloaded: ${pair.fingerprint} (valid to ${pair.validTo})`);
+    this.emit('certificateReloaded', pair);
+  }
+
+  private rejectCertificate(error: Error): void {
+    this.logger.error(`[HTTPS] Certificate not reloaded, the previous one stays in service: ${error.message}`);
+    this.emit('certificateRejected', error);
+  }
+
+  /** An app (plain, or TLS with `tls`) serving every route; all apps share this server's state. */
+  private createApp(tls?: TlsFiles): uWS.TemplatedApp {
+    const app =
+      tls === undefined
+        ? uWS.App()
+        : uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile, ...(tls.passphrase === '' ? {} : { passphrase: tls.passphrase }) });
+    app.ws<SocketData>('/*', {
       // Our own size check runs first and answers with 1009; the library limit sits well
       // above it because the library closes without a close frame.
       maxPayloadLength: Math.min(this.maxMessageBytes * 2 + MEBIBYTE, INT32_MAX),
@@ -164,10 +277,11 @@ export class StreamServer implements StreamController {
       pong: (ws) => this.touch(ws),
       close: (ws, code) => this.onClose(ws, code),
     });
-    statics.register(this.app, (path) => {
+    this.statics.register(app, (path) => {
       const parsed = parseStreamRoute(path, this.config.idMaxLength);
       return parsed.ok || parsed.rejection !== null;
     });
+    return app;
   }
 
   private onUpgrade(res: uWS.HttpResponse, req: uWS.HttpRequest, context: uWS.us_socket_context_t): void {

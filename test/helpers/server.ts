@@ -2,6 +2,7 @@ import type { Test } from 'tap';
 import { loadConfig } from '../../src/config/index.js';
 import type { SettingName } from '../../src/config/index.js';
 import { StreamServer } from '../../src/server/stream-server.js';
+import { freePort } from './ports.js';
 import type { StreamServerOptions } from '../../src/server/stream-server.js';
 
 export interface TestServer {
@@ -18,7 +19,13 @@ export async function startTestServer(
   options: StreamServerOptions = {},
 ): Promise<TestServer> {
   const config = loadConfig({
-    flags: { httpPort: '0', bindAddress: '127.0.0.1', logRequests: 'NO', maxIpConcurrentConnections: '0', ...settings },
+    flags: {
+      httpPort: String(await freePort()),
+      bindAddress: '127.0.0.1',
+      logRequests: 'NO',
+      maxIpConcurrentConnections: '0',
+      ...settings,
+    },
   });
   const server = new StreamServer(config, options);
   await server.listen();
