@@ -133,11 +133,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     }
     this.authorizer = options.authorizer ?? createAuthorizer(config, this.logger);
     this.limiter = new IpConnectionLimiter(config.maxIpConcurrentConnections, config.concurrentLimitWhitelist);
-    this.registry = ChannelRegistry.withMediaCache({
-      capacityBytes: Math.floor(config.gopCacheSizeMb * MEBIBYTE),
-      gops: config.gopCacheGops,
-      overflow: config.receiverOverflow,
-    });
+    this.registry = ChannelRegistry.withByteCache(Math.floor(config.gopCacheSizeMb * MEBIBYTE));
     this.maxMessageBytes = Math.floor(config.maxMessageSizeMb * MEBIBYTE);
     this.receiverBufferBytes = Math.floor(config.maxReceiverBufferMb * MEBIBYTE);
     this.statics = new StaticRoutes(config);
