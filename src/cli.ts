@@ -6,7 +6,7 @@ import { ConfigError, flagOf, loadConfig, settingNames, settings } from './confi
 import type { Config, SettingName } from './config/index.js';
 import { channelKey, describeAuthorizer } from './coordinator/index.js';
 import { Logger } from './log/logger.js';
-import { StreamServer } from './server/stream-server.js';
+import { Application } from './app.js';
 import { VERSION } from './version.js';
 
 /** How long shutdown waits for close frames to reach clients before exiting. */
@@ -81,29 +81,29 @@ async function serveCommand(flags: Partial<Record<SettingName, string>>): Promis
   if (typeof (uWS as unknown as { getParts?: unknown }).getParts !== 'function') {
     logger.warn('uWebSockets.js native binary did not load: running on its slow JavaScript fallback');
   }
-  let server: StreamServer;
+  let app: Application;
   try {
-    server = new StreamServer(config, { logger });
+    app = await Application.start(config, { logger });
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`ws-stream-server: ${error.message}\n`);
-    process.exitCode = 2;
+    if (error instanceof ConfigError) {
+      process.stderr.write(`ws-stream-server: ${error.message}\n`);
+      process.exitCode = 2;
+    } else {
+      logger.error((error as Error).message);
+      process.exitCode = 1;
+    }
     return;
   }
-  try {
-    await server.listen();
-  } catch (error) {
-    logger.error((error as Error).message);
-    await server.close();
-    process.exitCode = 1;
-    return;
-  }
+  const server = app.stream;
   logger.info(`Websocket streaming server ${VERSION}, ${describeAuthorizer(server.authorizer)}`);
-  if (!config.disableTestClient) logger.info(`Test client at http://localhost:${server.port}/ (DISABLE_TEST_CLIENT=YES turns it off)`);
+  if (!config.disableTestClient) {
+    const scheme = config.httpPort === 0 ? 'https' : 'http';
+    logger.info(`Test client at ${scheme}://localhost:${server.port}/ (DISABLE_TEST_CLIENT=YES turns it off)`);
+  }
 
   const shutdown = (signal: string): void => {
     logger.info(`${signal} received: shutting down`);
-    void server.close().then(() => setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS));
+    void app.close().then(() => setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS));
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { Receiver } from '../src/channels/receiver.js';
 import type { ClientSocket } from '../src/channels/transport.js';
+import type { MediaTick } from '../src/media/chunk-cache.js';
 
 /** An in-memory socket whose buffer the test controls (stands in for uWebSockets.js backpressure). */
 class FakeSocket implements ClientSocket {
@@ -134,4 +135,122 @@ t.test('a receiver that stays a little behind for a long time keeps a small queu
   t.ok(receiver.bufferedBytes < 1100, `bounded (${receiver.bufferedBytes} bytes)`);
   const queue = (receiver as unknown as { live: { items: unknown[] } }).live.items;
   t.ok(queue.length < 3000, `the queue's array stays compact (${queue.length} slots)`);
+});
+
+// Skipping on recognised containers. A MediaTick is what the channel's cache learnt from a chunk.
+const tick = (points: Array<number | [number, Uint8Array[]]> = [], version = 1): MediaTick => ({
+  points: points.map((point) => (typeof point === 'number' ? { offset: point, lead: [] } : { offset: point[0], lead: point[1] })),
+  generation: 1,
+  version,
+  fullInit: [chunk(0xf1, 0xf2)],
+  resyncInit: [chunk(0xf2)],
+});
+const media = (receiver: Receiver, data: Uint8Array, points: Array<number | [number, Uint8Array[]]> = [], version = 1): void =>
+  receiver.push(data, () => data.slice(), tick(points, version));
+const fill = (value: number, length: number): Uint8Array => new Uint8Array(length).fill(value);
+const flat = (socket: FakeSocket): number[] => socket.sent.flatMap((item) => (typeof item === 'string' ? [] : item));
+/** The client reads everything, one socket buffer at a time. */
+const drain = (receiver: Receiver, socket: FakeSocket): void => {
+  for (let i = 0; i < 10; i++) {
+    socket.buffered = 0;
+    receiver.flush();
+  }
+};
+
+t.test('skip: over the limit, the queue is cut at its first keyframe point and resumes at the next one', async (t) => {
+  const socket = new FakeSocket();
+  const receiver = new Receiver(info, 'receive', socket, 10);
+  receiver.start({ chunks: [chunk(0xf1, 0xf2)], points: [], awaitKeyframe: false, generation: 1, version: 1 });
+  media(receiver, fill(1, 8)); // straight to the socket (10 buffered)
+  media(receiver, fill(2, 4), [2]); // queued; a keyframe point at its byte 2
+  media(receiver, fill(3, 8)); // 12 bytes queued: over the limit
+  t.equal(socket.closedWith, undefined, 'not closed');
+  t.equal(receiver.skips, 1);
+  t.ok(receiver.waitingForKeyframe);
+  media(receiver, fill(4, 5)); // no keyframe point: dropped
+  media(receiver, fill(5, 6), [3]); // resumes here
+  drain(receiver, socket);
+  t.same(flat(socket), [0xf1, 0xf2, ...fill(1, 8), 2, 2, 0xf2, 5, 5, 5], 'up to the first point, the repeatable init, then from the next point');
+  t.notOk(receiver.waitingForKeyframe);
+  media(receiver, fill(6, 1));
+  t.same(flat(socket).slice(-1), [6], 'then live as usual');
+});
+
+t.test('skip: with no keyframe point queued, the cut waits for the next one (within twice the limit)', async (t) => {
+  const socket = new FakeSocket();
+  const receiver = new Receiver(info, 'receive', socket, 10);
+  receiver.start([]);
+  media(receiver, fill(1, 10));
+  media(receiver, fill(2, 11)); // over, nothing to cut at
+  t.equal(receiver.skips, 0);
+  t.equal(socket.closedWith, undefined);
+  media(receiver, fill(3, 4), [1]); // cut at its byte 1: keeps 2×11 + 3×1
+  t.equal(receiver.skips, 1);
+  media(receiver, fill(4, 3), [[0, [chunk(3, 3, 3)]]]); // resumes at a point that began in the previous chunk
+  drain(receiver, socket);
+  t.same(flat(socket), [...fill(1, 10), ...fill(2, 11), 3, 0xf2, 3, 3, 3, 4, 4, 4]);
+
+  const tooFar = new FakeSocket();
+  const stuck = new Receiver(info, 'receive', tooFar, 10);
+  stuck.start([]);
+  media(stuck, fill(1, 10));
+  media(stuck, fill(2, 11));
+  media(stuck, fill(3, 10)); // 21 bytes queued, still no point: more than twice the limit
+  t.same(tooFar.closedWith, [1013, 'Receiver too slow']);
+});
+
+t.test('skip: a keyframe point that began in an earlier, still queued chunk is a place to cut', async (t) => {
+  const socket = new FakeSocket();
+  const receiver = new Receiver(info, 'receive', socket, 10);
+  receiver.start([]);
+  media(receiver, fill(1, 10));
+  media(receiver, fill(2, 5));
+  media(receiver, fill(3, 6), [[0, [chunk(2, 2)]]]); // the point began 2 bytes before this chunk
+  t.equal(receiver.skips, 1, 'cut there');
+  drain(receiver, socket);
+  t.same(flat(socket), [...fill(1, 10), 2, 2, 2]);
+});
+
+t.test('skip: an overflow during the cache backlog cuts at the backlog\'s keyframe point', async (t) => {
+  const socket = new FakeSocket();
+  const receiver = new Receiver(info, 'receive', socket, 4);
+  receiver.start({ chunks: [chunk(0xf1, 0xf2), fill(1, 4), fill(2, 4)], points: [1], awaitKeyframe: false, generation: 1, version: 1 });
+  media(receiver, fill(3, 5)); // only the init went out; live data over the limit
+  t.equal(receiver.skips, 1);
+  media(receiver, fill(4, 2), [0]);
+  drain(receiver, socket);
+  t.same(flat(socket), [0xf1, 0xf2, 0xf2, 4, 4], 'the init, then straight to the next keyframe');
+});
+
+t.test('a late joiner waiting for a keyframe: dropped until one comes; an opaque turn resumes it, a skip closes', async (t) => {
+  const socket = new FakeSocket();
+  const receiver = new Receiver(info, 'receive', socket, 100);
+  receiver.start({ chunks: [chunk(0xf1, 0xf2)], points: [], awaitKeyframe: true, generation: 1, version: 1 });
+  media(receiver, fill(1, 3));
+  media(receiver, fill(2, 3), [1]);
+  t.same(flat(socket), [0xf1, 0xf2, 2, 2], 'no init again: it has the current one');
+
+  const degraded = new FakeSocket();
+  const waiting = new Receiver(info, 'receive', degraded, 100);
+  waiting.start({ chunks: [], points: [], awaitKeyframe: true, generation: 0, version: 0 });
+  push(waiting, chunk(7, 7)); // the stream turned opaque: take it as it comes
+  t.same(flat(degraded), [7, 7]);
+
+  const skipping = new FakeSocket();
+  const slow = new Receiver(info, 'receive', skipping, 4);
+  slow.start([]);
+  media(slow, fill(1, 4), [0]);
+  media(slow, fill(2, 5), [0]);
+  t.equal(slow.skips, 1);
+  push(slow, chunk(9)); // opaque now: a receiver that was skipping is simply too slow
+  t.same(skipping.closedWith, [1013, 'Receiver too slow']);
+});
+
+t.test('RECEIVER_OVERFLOW=close closes a slow receiver even on a recognised container', async (t) => {
+  const socket = new FakeSocket();
+  const receiver = new Receiver(info, 'receive', socket, 4, 'close');
+  receiver.start([]);
+  media(receiver, fill(1, 4), [0]);
+  media(receiver, fill(2, 5), [0]);
+  t.same(socket.closedWith, [1013, 'Receiver too slow']);
 });

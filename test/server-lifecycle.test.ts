@@ -92,7 +92,7 @@ function run(args: string[], env: Record<string, string> = {}): Child & { proces
 }
 
 t.test('SIGTERM: clients get 1001 and the process exits 0', async (t) => {
-  const child = run(['--http-port', String(await freePort()), '--bind-address', '127.0.0.1']);
+  const child = run(['--http-port', String(await freePort()), '--bind-address', '127.0.0.1', '--admin-address', 'off']);
   t.teardown(() => child.process.kill('SIGKILL'));
   const port = await new Promise<number>((resolve, reject) => {
     child.process.stdout!.on('data', () => {
@@ -122,12 +122,12 @@ t.test('bad configuration values stop startup with a message naming the variable
   ];
   for (const [env, args, message] of cases) {
     // A valid port, so a case that wrongly starts listens on loopback and the test times out visibly.
-    const child = run(args, { HTTP_PORT: String(await freePort()), BIND_ADDRESS: '127.0.0.1', ...env });
+    const child = run(args, { HTTP_PORT: String(await freePort()), BIND_ADDRESS: '127.0.0.1', ADMIN_ADDRESS: 'off', ...env });
     const label = JSON.stringify({ env, args });
     t.equal(await child.exitCode, 2, `${label} exits 2`);
     t.match(child.stderr(), message, label);
   }
-  const typo = run(['--http-prot', '1'], { HTTP_PORT: String(await freePort()), BIND_ADDRESS: '127.0.0.1' });
+  const typo = run(['--http-prot', '1'], { HTTP_PORT: String(await freePort()), BIND_ADDRESS: '127.0.0.1', ADMIN_ADDRESS: 'off' });
   t.equal(await typo.exitCode, 1);
   t.match(typo.stderr(), /unknown option '--http-prot'/);
 });

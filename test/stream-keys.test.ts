@@ -99,7 +99,7 @@ t.test('a bad STREAM_KEYS_FILE is a startup error naming the setting', async (t)
     const file = join(dir, 'keys.json');
     await rm(file, { force: true });
     if (content !== undefined) await writeFile(file, content);
-    const error = await run(process.execPath, [bin], { env: { PATH: process.env.PATH, HTTP_PORT: String(await freePort()), BIND_ADDRESS: '127.0.0.1', STREAM_KEYS_FILE: file } }).then(
+    const error = await run(process.execPath, [bin], { env: { PATH: process.env.PATH, HTTP_PORT: String(await freePort()), BIND_ADDRESS: '127.0.0.1', ADMIN_ADDRESS: 'off', STREAM_KEYS_FILE: file } }).then(
       () => undefined,
       (failure: { code: number; stderr: string }) => failure,
     );

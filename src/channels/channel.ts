@@ -1,8 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Closures, SessionErrors } from '../protocol/errors.js';
 import type { Closure } from '../protocol/errors.js';
-import type { StreamCache } from '../media/chunk-cache.js';
+import type { Backlog, StreamCache } from '../media/chunk-cache.js';
+import type { MediaInfo } from '../media/types.js';
 import { Receiver } from './receiver.js';
+import type { OverflowPolicy } from './receiver.js';
 import type { ClientSocket, SessionInfo } from './transport.js';
 
 /** The publishing side of a channel. */
@@ -15,9 +17,17 @@ export interface Publisher {
   chunksIn: number;
 }
 
+export interface ChannelOptions {
+  /** RECEIVER_OVERFLOW for the channel's receivers (default `skip`). */
+  readonly overflow?: OverflowPolicy;
+}
+
+const NO_BACKLOG: Backlog = { chunks: [], points: [], awaitKeyframe: false, generation: 0, version: 0 };
+
 /**
  * One channel: at most one publisher, any number of receivers, and the cache for late joiners.
- * Data flows one way: `publish()` → cache → every live receiver.
+ * Data flows one way: `publish()` → cache (which parses recognised containers, once per chunk)
+ * → every live receiver.
  */
 export class Channel {
   private currentPublisher: Publisher | undefined;
@@ -28,7 +38,13 @@ export class Channel {
   constructor(
     readonly name: string,
     readonly cache: StreamCache,
+    private readonly options: ChannelOptions = {},
   ) {}
+
+  /** What was detected about the current stream: container, codecs, resolution. */
+  get media(): MediaInfo {
+    return this.cache.info;
+  }
 
   get publisher(): Publisher | undefined {
     return this.currentPublisher;
@@ -76,6 +92,7 @@ export class Channel {
       receiver.fail(SessionErrors.INVALID_STREAMING_KEY);
       return false;
     }
+    if (this.options.overflow !== undefined) receiver.overflow = this.options.overflow;
     this.receivers.add(receiver);
     if (publisher !== undefined) this.startReceiver(receiver);
     return true;
@@ -94,8 +111,11 @@ export class Channel {
     publisher.chunksIn++;
     let copy: Uint8Array | undefined;
     const stable = (): Uint8Array => (copy ??= Uint8Array.prototype.slice.call(data));
-    if (this.cache.enabled) this.cache.push(stable());
-    for (const receiver of this.receivers) receiver.push(data, stable);
+    const media = this.cache.wantsChunks ? this.cache.push(stable()) : null;
+    for (const receiver of this.receivers) {
+      if (receiver.kind === 'probe') this.serveProbe(receiver, data);
+      else receiver.push(data, stable, media);
+    }
   }
 
   /** The publisher is gone: close every receiver and forget the stream. */
@@ -107,16 +127,29 @@ export class Channel {
   }
 
   private startReceiver(receiver: Receiver): void {
-    if (receiver.kind === 'receive-clear-cache') {
-      const backlog = this.cache.snapshot();
-      this.cache.clearAndDisable();
-      receiver.start(backlog);
-    } else if (receiver.kind === 'probe') {
-      const first = this.cache.first();
-      receiver.start(first === undefined ? [] : [first]);
-    } else {
-      receiver.start(this.cache.snapshot());
+    if (receiver.kind === 'probe') {
+      receiver.start(NO_BACKLOG);
+      this.serveProbe(receiver);
+      return;
     }
+    const backlog = this.cache.snapshot();
+    if (receiver.kind === 'receive-clear-cache') this.cache.clearAndDisable();
+    receiver.start(backlog);
+  }
+
+  /**
+   * A probe gets one message once the cache can answer: the init and the stream from a complete
+   * keyframe (recognised containers), or the first chunk (opaque streams).
+   */
+  private serveProbe(receiver: Receiver, live?: Uint8Array): void {
+    if (receiver.currentState !== 'live') return;
+    const answer = this.cache.probe();
+    if (answer === 'wait') return;
+    if (answer === 'next-chunk') {
+      if (live !== undefined) receiver.sendProbe(live);
+      return;
+    }
+    receiver.sendProbe(answer.parts.length === 1 ? answer.parts[0]! : Buffer.concat(answer.parts));
   }
 }
 

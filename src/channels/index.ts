@@ -1,6 +1,6 @@
 export { Channel, keysMatch } from './channel.js';
-export type { Publisher } from './channel.js';
+export type { ChannelOptions, Publisher } from './channel.js';
 export { ChannelRegistry } from './registry.js';
 export { Receiver } from './receiver.js';
-export type { ReceiverKind, ReceiverState } from './receiver.js';
+export type { OverflowPolicy, ReceiverKind, ReceiverState } from './receiver.js';
 export type { ClientSocket, SessionInfo } from './transport.js';

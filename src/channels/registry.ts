@@ -1,15 +1,26 @@
-import { ByteFifoCache } from '../media/chunk-cache.js';
 import type { StreamCache } from '../media/chunk-cache.js';
+import { MediaCache } from '../media/media-cache.js';
+import type { MediaCacheOptions } from '../media/media-cache.js';
 import { Channel } from './channel.js';
+import type { ChannelOptions } from './channel.js';
 
 /** All channels in use, created on first use and dropped when unused. */
 export class ChannelRegistry {
   private readonly channels = new Map<string, Channel>();
 
-  constructor(private readonly createCache: () => StreamCache) {}
+  constructor(
+    private readonly createCache: () => StreamCache,
+    private readonly channelOptions: ChannelOptions = {},
+  ) {}
 
+  /** Keyframe-aware caches for recognised containers, the byte FIFO for anything else. */
+  static withMediaCache(options: MediaCacheOptions & ChannelOptions): ChannelRegistry {
+    return new ChannelRegistry(() => new MediaCache(options), { overflow: options.overflow });
+  }
+
+  /** Every stream treated as opaque: the plain byte FIFO, slow receivers closed. */
   static withByteCache(capacityBytes: number): ChannelRegistry {
-    return new ChannelRegistry(() => new ByteFifoCache(capacityBytes));
+    return new ChannelRegistry(() => new MediaCache({ capacityBytes, detect: false }));
   }
 
   get(name: string): Channel | undefined {
@@ -19,7 +30,7 @@ export class ChannelRegistry {
   getOrCreate(name: string): Channel {
     let channel = this.channels.get(name);
     if (channel === undefined) {
-      channel = new Channel(name, this.createCache());
+      channel = new Channel(name, this.createCache(), this.channelOptions);
       this.channels.set(name, channel);
     }
     return channel;

@@ -59,6 +59,13 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       );
     }
   }
+  const admin = config.adminAddress as { host: string; port: number; loopback: boolean } | null;
+  if (admin !== null && !admin.loopback && config.adminToken === '' && config.adminAllowNoToken !== true) {
+    throw new ConfigError(
+      'ADMIN_ADDRESS',
+      `ADMIN_ADDRESS ${admin.host}:${admin.port} is reachable from other machines but ADMIN_TOKEN is not set: set a token, or ADMIN_ALLOW_NO_TOKEN=YES if a firewall protects it.`,
+    );
+  }
   const exclusive = ['CONTROL_BASE_URL', 'STREAM_KEY_SECRET', 'STREAM_KEYS_FILE'].filter(given);
   if (exclusive.length > 1) {
     throw new ConfigError(exclusive[1]!, `${exclusive.join(' and ')} are both set: choose one way to authorize publishers.`);
@@ -77,7 +84,13 @@ export function describeConfig(config: Config): Record<string, string> {
       continue;
     }
     summary[definition.env] =
-      typeof value === 'boolean' ? (value ? 'YES' : 'NO') : typeof value === 'object' && value !== null ? (value as { source: string }).source : String(value);
+      typeof value === 'boolean' ? (value ? 'YES' : 'NO') : value === null ? 'off' : typeof value === 'object' ? describeValue(value) : String(value);
   }
   return summary;
+}
+
+function describeValue(value: object): string {
+  if ('source' in value) return String(value.source);
+  if ('host' in value && 'port' in value) return `${String(value.host)}:${String(value.port)}`;
+  return JSON.stringify(value);
 }

@@ -1,7 +1,7 @@
 // Value parsers for settings. Each throws an Error whose message describes the problem;
 // the loader prefixes it with the setting's env var and flag.
 
-import { IpList } from './ip-list.js';
+import { IpList, parseAddress } from './ip-list.js';
 
 export { IpList };
 
@@ -57,4 +57,25 @@ export function parseWebSocketUrl(raw: string): string {
   }
   if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new Error(`"${raw}" must start with ws:// or wss://`);
   return url.toString();
+}
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+  /** True for 127.0.0.0/8 and ::1: only this machine can connect. */
+  readonly loopback: boolean;
+}
+
+/** `host:port`, `[ipv6]:port`, or `off` (null). */
+export function parseListenAddress(raw: string): ListenAddress | null {
+  const text = raw.trim();
+  if (text.toLowerCase() === 'off') return null;
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(text);
+  if (match === null) throw new Error(`"${raw}" is not host:port, [ipv6]:port or off`);
+  const host = match[1] ?? match[2] ?? '';
+  const port = parseNumber(match[3] ?? '', { integer: true, min: 1, max: 65535 });
+  const address = parseAddress(host);
+  if (address === undefined && host !== 'localhost') throw new Error(`"${host}" is not an IP address`);
+  const loopback = host === 'localhost' || address?.range() === 'loopback';
+  return { host: host === 'localhost' ? '127.0.0.1' : host, port, loopback };
 }

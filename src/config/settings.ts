@@ -1,7 +1,7 @@
 // The one table of settings. Env var names are the Go ws-stream-server's where it has them;
 // the CLI flags, the parsers and docs/configuration.md are all derived from this table.
 
-import { parseBoolean, parseIpList, parseNumber, parseString, parseWebSocketUrl } from './parsers.js';
+import { parseBoolean, parseIpList, parseListenAddress, parseNumber, parseString, parseWebSocketUrl } from './parsers.js';
 import type { IpList } from './parsers.js';
 
 export interface SettingDefinition<T> {
@@ -235,6 +235,37 @@ export const settings = {
     default: '',
     description: 'Standalone mode: a JSON file `{"channel": "key"}` of allowed keys, re-read when it changes.',
     parse: parseString,
+  }),
+  adminAddress: setting({
+    env: 'ADMIN_ADDRESS',
+    default: '127.0.0.1:8090',
+    description: 'Address of the admin listener (stats API, `/metrics`, health checks) as `host:port` or `[ipv6]:port`; `off` disables it.',
+    parse: parseListenAddress,
+  }),
+  adminToken: setting({
+    env: 'ADMIN_TOKEN',
+    default: '',
+    description: 'When set, every admin request needs `Authorization: Bearer <token>`.',
+    parse: parseString,
+    secret: true,
+  }),
+  adminAllowNoToken: setting({
+    env: 'ADMIN_ALLOW_NO_TOKEN',
+    default: 'NO',
+    description: 'Allow an admin listener on a non-loopback address without ADMIN_TOKEN (YES/NO).',
+    parse: parseBoolean,
+  }),
+  metricsPerChannel: setting({
+    env: 'METRICS_PER_CHANNEL',
+    default: 'NO',
+    description: 'Add per-channel series to `/metrics` (YES/NO); off by default to keep label cardinality bounded.',
+    parse: parseBoolean,
+  }),
+  publicStreamList: setting({
+    env: 'PUBLIC_STREAM_LIST',
+    default: 'NO',
+    description: 'Serve `GET /streams`, the list of live channels, on the public port (YES/NO).',
+    parse: parseBoolean,
   }),
   disableTestClient: setting({
     env: 'DISABLE_TEST_CLIENT',

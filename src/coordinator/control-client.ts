@@ -27,9 +27,12 @@ export interface ControlClientOptions {
 
 export type ControlState = 'idle' | 'connecting' | 'connected' | 'closed';
 
+/** How a publish request ended, for metrics. */
+export type RequestOutcome = 'accepted' | 'denied' | 'timeout' | 'disconnected' | 'unavailable';
+
 interface PendingRequest {
   readonly channel: string;
-  readonly resolve: (decision: PublishDecision) => void;
+  readonly finish: (decision: PublishDecision, outcome: RequestOutcome) => void;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -46,9 +49,13 @@ export function controlUrl(baseUrl: string): string {
  * The connection to the coordinator: asks it who may publish, tells it when streams end, and
  * obeys its STREAM-KILL. Fails closed: while disconnected, every publish is denied.
  *
- * Events: `connected`, `disconnected`, `message` (each parsed incoming message).
+ * Events: `connected`, `disconnected`, `message` (each parsed incoming message), `answered`
+ * (each publish request's outcome and duration in seconds).
  */
-export class ControlClient extends EventEmitter implements PublishAuthorizer {
+export class ControlClient
+  extends EventEmitter<{ connected: []; disconnected: []; message: [ControlMessage]; answered: [RequestOutcome, number] }>
+  implements PublishAuthorizer
+{
   private socket: WebSocket | undefined;
   private currentState: ControlState = 'idle';
   private readonly pending = new Map<string, PendingRequest>();
@@ -93,16 +100,22 @@ export class ControlClient extends EventEmitter implements PublishAuthorizer {
   authorize(request: PublishRequest): Promise<PublishDecision> | PublishDecision {
     if (this.currentState !== 'connected') {
       this.options.logger.warn(`[CONTROL] Publish on '${request.channel}' refused: coordinator not connected`);
+      this.emit('answered', 'unavailable', 0);
       return DENY;
     }
     const requestId = String(this.nextRequestId++);
+    const started = performance.now();
     return new Promise((resolve) => {
+      const finish = (decision: PublishDecision, outcome: RequestOutcome): void => {
+        this.emit('answered', outcome, (performance.now() - started) / 1000);
+        resolve(decision);
+      };
       const timer = setTimeout(() => {
         this.pending.delete(requestId);
         this.options.logger.warn(`[CONTROL] Publish request ${requestId} timed out`);
-        resolve(DENY);
+        finish(DENY, 'timeout');
       }, this.options.requestTimeoutMs);
-      this.pending.set(requestId, { channel: request.channel, resolve, timer });
+      this.pending.set(requestId, { channel: request.channel, finish, timer });
       this.send(
         new ControlMessage('PUBLISH-REQUEST', {
           'Request-ID': requestId,
@@ -206,8 +219,8 @@ export class ControlClient extends EventEmitter implements PublishAuthorizer {
     this.pending.delete(requestId);
     clearTimeout(request.timer);
     const streamId = message.get('Stream-ID') ?? '';
-    if (message.type === 'PUBLISH-ACCEPT' && streamId !== '') request.resolve({ accepted: true, streamId });
-    else request.resolve(DENY);
+    if (message.type === 'PUBLISH-ACCEPT' && streamId !== '') request.finish({ accepted: true, streamId }, 'accepted');
+    else request.finish(DENY, 'denied');
   }
 
   private onStreamKill(message: ControlMessage): void {
@@ -244,7 +257,7 @@ export class ControlClient extends EventEmitter implements PublishAuthorizer {
   private denyAllPending(): void {
     for (const request of this.pending.values()) {
       clearTimeout(request.timer);
-      request.resolve(DENY);
+      request.finish(DENY, 'disconnected');
     }
     this.pending.clear();
   }

@@ -8,10 +8,11 @@ import { createAuthorizer } from '../coordinator/index.js';
 import type { PublishAuthorizer, PublishDecision, StreamController } from '../coordinator/authorizer.js';
 import { Logger, silentLogger } from '../log/logger.js';
 import { Closures, Rejections, SessionErrors } from '../protocol/errors.js';
-import type { Closure, SessionError } from '../protocol/errors.js';
+import type { Closure, SessionError, UpgradeRejection } from '../protocol/errors.js';
 import { HEARTBEAT } from '../protocol/messages.js';
 import { parseStreamRoute } from '../protocol/route.js';
-import type { StreamRoute } from '../protocol/route.js';
+import type { ConnectionKind, StreamRoute } from '../protocol/route.js';
+import { ServerCounters } from './counters.js';
 import { IpConnectionLimiter } from './ip-limiter.js';
 import type { ConnectionSlot } from './ip-limiter.js';
 import { StaticRoutes, answer as reject } from './static-routes.js';
@@ -22,6 +23,8 @@ import { UwsClientSocket } from './uws-socket.js';
 export interface StreamServerOptions {
   readonly logger?: Logger;
   readonly authorizer?: PublishAuthorizer;
+  /** Extra HTTP routes for every listener (plain and TLS), e.g. the public stream list. */
+  readonly routes?: (app: uWS.TemplatedApp) => void;
 }
 
 /** Everything the server knows about one WebSocket connection. */
@@ -108,7 +111,9 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   readonly authorizer: PublishAuthorizer;
   private readonly limiter: IpConnectionLimiter;
   private readonly statics: StaticRoutes;
+  private readonly extraRoutes: ((app: uWS.TemplatedApp) => void) | undefined;
   private readonly sessions = new Set<Session>();
+  readonly counters = new ServerCounters();
   private readonly maxMessageBytes: number;
   private readonly receiverBufferBytes: number;
   private readonly tlsFiles: TlsFiles | undefined;
@@ -133,10 +138,15 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     }
     this.authorizer = options.authorizer ?? createAuthorizer(config, this.logger);
     this.limiter = new IpConnectionLimiter(config.maxIpConcurrentConnections, config.concurrentLimitWhitelist);
-    this.registry = ChannelRegistry.withByteCache(Math.floor(config.gopCacheSizeMb * MEBIBYTE));
+    this.registry = ChannelRegistry.withMediaCache({
+      capacityBytes: Math.floor(config.gopCacheSizeMb * MEBIBYTE),
+      gops: config.gopCacheGops,
+      overflow: config.receiverOverflow,
+    });
     this.maxMessageBytes = Math.floor(config.maxMessageSizeMb * MEBIBYTE);
     this.receiverBufferBytes = Math.floor(config.maxReceiverBufferMb * MEBIBYTE);
     this.statics = new StaticRoutes(config);
+    this.extraRoutes = options.routes;
   }
 
   /** The plain HTTP port listened on, or the TLS one when plain HTTP is off. */
@@ -156,6 +166,25 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
 
   get connectionCount(): number {
     return this.sessions.size;
+  }
+
+  /** Open WebSocket connections by kind. */
+  connectionsByKind(): Record<ConnectionKind, number> {
+    const counts: Record<ConnectionKind, number> = { publish: 0, receive: 0, 'receive-clear-cache': 0, probe: 0 };
+    for (const session of this.sessions) counts[session.route.kind]++;
+    return counts;
+  }
+
+  /** Bytes and messages in and out since start. */
+  traffic(): ReturnType<ServerCounters['traffic']> {
+    const publishers = [...this.sessions].flatMap((session) => (session.publisher === undefined ? [] : [session.publisher]));
+    const receivers = [...this.sessions].flatMap((session) => (session.receiver === undefined ? [] : [session.receiver]));
+    return this.counters.traffic(publishers, receivers);
+  }
+
+  /** True while every configured listener is up. */
+  get listening(): boolean {
+    return !this.closing && this.endpoints.length > 0;
   }
 
   /** Closes the channel's publisher if its stream id matches (`*` matches any). */
@@ -273,6 +302,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       pong: (ws) => this.touch(ws),
       close: (ws, code) => this.onClose(ws, code),
     });
+    this.extraRoutes?.(app);
     this.statics.register(app, (path) => {
       const parsed = parseStreamRoute(path, this.config.idMaxLength);
       return parsed.ok || parsed.rejection !== null;
@@ -290,19 +320,19 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     };
     const ip = canonicalAddress(Buffer.from(res.getRemoteAddressAsText()).toString());
 
-    if (this.closing) return reject(res, Rejections.SHUTTING_DOWN);
+    if (this.closing) return this.refuse(res, Rejections.SHUTTING_DOWN);
     const parsed = parseStreamRoute(path, this.config.idMaxLength);
-    if (!parsed.ok && parsed.rejection === null) return reject(res, Rejections.NOT_FOUND);
+    if (!parsed.ok && parsed.rejection === null) return this.refuse(res, Rejections.NOT_FOUND);
 
     // The Go server counts the connection before validating the path; so do we.
     const slot = this.limiter.acquire(ip);
     if (slot === undefined) {
       this.logger.request(0, ip, 'Connection rejected: Too many requests');
-      return reject(res, Rejections.TOO_MANY_REQUESTS);
+      return this.refuse(res, Rejections.TOO_MANY_REQUESTS);
     }
     if (!parsed.ok) {
       slot.release();
-      return reject(res, parsed.rejection);
+      return this.refuse(res, parsed.rejection);
     }
     const { route } = parsed;
     const id = this.nextSessionId++;
@@ -311,7 +341,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       if (!this.config.playWhitelist.isEmpty && !this.config.playWhitelist.includes(ip)) {
         slot.release();
         this.logger.request(id, ip, 'Error: Cannot play: Not whitelisted');
-        return reject(res, Rejections.NOT_WHITELISTED);
+        return this.refuse(res, Rejections.NOT_WHITELISTED);
       }
       const channel = this.registry.getOrCreate(route.channel);
       return this.upgrade(res, context, handshake, { id, ip, route, slot, channel, lastActivity: Date.now() });
@@ -321,7 +351,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     if (!channel.reserve()) {
       slot.release();
       this.logger.request(id, ip, `Error: Already publishing on '${route.channel}'`);
-      return reject(res, Rejections.ALREADY_PUBLISHING);
+      return this.refuse(res, Rejections.ALREADY_PUBLISHING);
     }
     this.logger.request(id, ip, `PUBLISH REQUEST: '${route.channel}'`);
     const giveBack = (): void => {
@@ -332,12 +362,12 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     const decide = (decision: PublishDecision): void => {
       if (this.closing) {
         giveBack();
-        return reject(res, Rejections.SHUTTING_DOWN);
+        return this.refuse(res, Rejections.SHUTTING_DOWN);
       }
       if (!decision.accepted) {
         giveBack();
         this.logger.request(id, ip, 'Error: Invalid streaming key provided');
-        return reject(res, Rejections.PUBLISH_DENIED);
+        return this.refuse(res, Rejections.PUBLISH_DENIED);
       }
       this.upgrade(res, context, handshake, {
         id, ip, route, slot, channel, streamId: decision.streamId, lastActivity: Date.now(),
@@ -369,6 +399,11 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     );
   }
 
+  private refuse(res: uWS.HttpResponse, rejection: UpgradeRejection): void {
+    this.counters.refused(rejection.code);
+    reject(res, rejection);
+  }
+
   private upgrade(
     res: uWS.HttpResponse,
     context: uWS.us_socket_context_t,
@@ -391,6 +426,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       session.publisher = {
         info, socket, streamId: session.streamId ?? '', startedAt: Date.now(), bytesIn: 0, chunksIn: 0,
       };
+      this.counters.publishesAccepted++;
       channel.startPublishing(session.publisher);
       return;
     }
@@ -435,10 +471,13 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     session.slot.release();
     const { channel } = session;
     if (session.publisher !== undefined) {
+      this.counters.publisherEnded(session.publisher);
       channel.endPublishing(this.closing ? Closures.SHUTDOWN : Closures.PUBLISHER_ENDED);
       this.authorizer.published?.(channel.name, session.publisher.streamId);
       this.logger.request(session.id, session.ip, `PUBLISH END: '${channel.name}' (code ${code}, ${session.publisher.bytesIn} bytes)`);
     } else if (session.receiver !== undefined) {
+      this.counters.receiverEnded(session.receiver);
+      if (code === SessionErrors.RECEIVER_TOO_SLOW.closeCode) this.counters.receiversClosedSlow++;
       channel.removeReceiver(session.receiver);
       this.logger.request(session.id, session.ip, `Connection closed (code ${code})`);
     }

@@ -1,0 +1,185 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import uWS from 'uWebSockets.js';
+import type { Registry } from 'prom-client';
+import type { Publisher } from '../channels/channel.js';
+import { keysMatch } from '../channels/channel.js';
+import type { ListenAddress } from '../config/parsers.js';
+import { findFfmpeg } from '../bridge/ffmpeg.js';
+import { ControlClient } from '../coordinator/index.js';
+import type { Logger } from '../log/logger.js';
+import type { StreamServer } from '../server/stream-server.js';
+import { BodyTooLarge, readBody, send } from './http.js';
+import type { HttpAnswer } from './http.js';
+import { createMetrics } from './metrics.js';
+import { RateTracker } from './rates.js';
+import { channelDetail, channelSummary, serverSummary } from './snapshot.js';
+import type { FfmpegInfo } from './snapshot.js';
+
+interface Request {
+  params: string[];
+  query: URLSearchParams;
+  body: Buffer;
+}
+
+interface Route {
+  method: 'GET' | 'POST';
+  pattern: RegExp;
+  handle: (request: Request) => HttpAnswer | Promise<HttpAnswer>;
+}
+
+const BODY_LIMIT = 16 * 1024;
+const notFound = (what = 'Not found'): HttpAnswer => ({ status: 404, body: { error: what } });
+
+/**
+ * The admin listener (ADMIN_ADDRESS): stats API, kill, health checks and Prometheus metrics.
+ * It reads the stream server's state and never sits on the streaming path.
+ */
+export class AdminServer {
+  private readonly app = uWS.App();
+  private readonly routes: Route[];
+  private readonly rates = new RateTracker<Publisher>();
+  private readonly metrics: Registry;
+  private listenSocket: uWS.us_listen_socket | undefined;
+  private sampler: NodeJS.Timeout | undefined;
+  private ffmpeg: Promise<FfmpegInfo | null> | undefined;
+  private listeningPort = 0;
+
+  constructor(
+    private readonly server: StreamServer,
+    private readonly address: ListenAddress,
+    private readonly token: string,
+    private readonly logger: Logger,
+  ) {
+    this.metrics = createMetrics(server);
+    this.routes = [
+      { method: 'GET', pattern: /^\/healthz$/, handle: () => ({ status: 200, body: { status: 'ok' } }) },
+      { method: 'GET', pattern: /^\/readyz$/, handle: () => this.readiness() },
+      { method: 'GET', pattern: /^\/metrics$/, handle: async () => ({ status: 200, body: await this.metrics.metrics(), contentType: this.metrics.contentType }) },
+      { method: 'GET', pattern: /^\/api\/v1\/server$/, handle: async () => ({ status: 200, body: serverSummary(this.server, await this.ffmpegInfo()) }) },
+      { method: 'GET', pattern: /^\/api\/v1\/channels$/, handle: () => ({ status: 200, body: { channels: [...this.server.registry].map((channel) => channelSummary(channel, this.rates)) } }) },
+      { method: 'GET', pattern: /^\/api\/v1\/channels\/([^/]+)$/, handle: ({ params }) => this.channel(params[0]!) },
+      { method: 'POST', pattern: /^\/api\/v1\/channels\/([^/]+)\/kill$/, handle: (request) => this.kill(request) },
+    ];
+    this.app.any('/*', (res, req) => this.onRequest(res, req));
+  }
+
+  get port(): number {
+    return this.listeningPort;
+  }
+
+  listen(): void {
+    let socket: uWS.us_listen_socket | false = false;
+    this.app.listen(this.address.host, this.address.port, (listening) => {
+      socket = listening;
+    });
+    if (socket === false) throw new Error(`Cannot listen on ${this.address.host}:${this.address.port} (ADMIN_ADDRESS): address in use or not available`);
+    this.listenSocket = socket;
+    this.listeningPort = uWS.us_socket_local_port(socket);
+    this.sampler = setInterval(() => this.sampleRates(), 1000);
+    this.sampler.unref();
+    this.logger.info(`[ADMIN] Listening on ${this.address.host}:${this.listeningPort}${this.token === '' ? '' : ' (token required)'}`);
+  }
+
+  close(): void {
+    clearInterval(this.sampler);
+    if (this.listenSocket !== undefined) uWS.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = undefined;
+  }
+
+  /** Samples every publisher's byte count; bitrates are computed from these when asked. */
+  sampleRates(time = Date.now()): void {
+    for (const channel of this.server.registry) {
+      const publisher = channel.publisher;
+      if (publisher !== undefined) this.rates.sample(publisher, publisher.bytesIn, time);
+    }
+  }
+
+  private onRequest(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
+    const method = req.getMethod().toUpperCase();
+    const path = req.getUrl();
+    const query = new URLSearchParams(req.getQuery() ?? '');
+    const authorization = req.getHeader('authorization');
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    const answer = (reply: HttpAnswer, headOnly = false): void => {
+      if (!aborted) send(res, reply, headOnly);
+    };
+
+    if (this.token !== '' && !keysMatch(authorization, `Bearer ${this.token}`)) {
+      return answer({ status: 401, body: { error: 'Unauthorized: send Authorization: Bearer <ADMIN_TOKEN>' }, headers: { 'WWW-Authenticate': 'Bearer' } });
+    }
+    const matching = this.routes.flatMap((route) => {
+      const match = route.pattern.exec(path);
+      return match === null ? [] : [{ route, params: match.slice(1).map((part) => decodeURIComponent(part)) }];
+    });
+    if (matching.length === 0) return answer(notFound());
+    const allow = [...new Set(matching.flatMap(({ route }) => (route.method === 'GET' ? ['GET', 'HEAD'] : [route.method]))), 'OPTIONS'].join(', ');
+    if (method === 'OPTIONS') return answer({ status: 204, headers: { Allow: allow } });
+    const wanted = method === 'HEAD' ? 'GET' : method;
+    const found = matching.find(({ route }) => route.method === wanted);
+    if (found === undefined) return answer({ status: 405, body: { error: `Method ${method} not allowed` }, headers: { Allow: allow } });
+
+    const run = async (): Promise<HttpAnswer> => {
+      const body = found.route.method === 'POST' ? await readBody(res, BODY_LIMIT) : Buffer.alloc(0);
+      return found.route.handle({ params: found.params, query, body });
+    };
+    run().then(
+      (reply) => answer(reply, method === 'HEAD'),
+      (error: unknown) => {
+        if (error instanceof BodyTooLarge) return answer({ status: 413, body: { error: error.message } });
+        this.logger.error(`[ADMIN] ${method} ${path}: ${String(error)}`);
+        answer({ status: 500, body: { error: 'Internal error' } });
+      },
+    );
+  }
+
+  private channel(name: string): HttpAnswer {
+    const channel = this.server.registry.get(name);
+    return channel === undefined ? notFound(`No channel '${name}'`) : { status: 200, body: channelDetail(channel, this.rates) };
+  }
+
+  /** Closes the channel's publisher; with a `streamId` (JSON body or query) only if it matches. */
+  private kill({ params, query, body }: Request): HttpAnswer {
+    const name = params[0]!;
+    let streamId = query.get('streamId') ?? undefined;
+    if (body.length > 0) {
+      try {
+        const parsed = JSON.parse(body.toString('utf8')) as { streamId?: unknown };
+        if (parsed.streamId !== undefined) streamId = String(parsed.streamId);
+      } catch {
+        return { status: 400, body: { error: 'Body must be JSON like {"streamId": "…"} or empty' } };
+      }
+    }
+    const publisher = this.server.registry.get(name)?.publisher;
+    if (publisher === undefined) return notFound(`Nothing is published on '${name}'`);
+    if (streamId !== undefined && streamId !== publisher.streamId) {
+      return { status: 409, body: { killed: false, error: `The stream on '${name}' is not ${streamId}` } };
+    }
+    this.server.killPublisher(name, publisher.streamId);
+    this.logger.info(`[ADMIN] Killed the publisher of '${name}' (${publisher.streamId})`);
+    return { status: 200, body: { killed: true, channel: name, streamId: publisher.streamId } };
+  }
+
+  private readiness(): HttpAnswer {
+    const reasons: string[] = [];
+    if (!this.server.listening) reasons.push('listeners are not up');
+    const { authorizer } = this.server;
+    if (authorizer instanceof ControlClient && authorizer.state !== 'connected') reasons.push(`coordinator ${authorizer.state}`);
+    return reasons.length === 0 ? { status: 200, body: { ready: true } } : { status: 503, body: { ready: false, reasons } };
+  }
+
+  private ffmpegInfo(): Promise<FfmpegInfo | null> {
+    this.ffmpeg ??= (async () => {
+      const found = findFfmpeg();
+      if (found === undefined) return null;
+      try {
+        const { stdout } = await promisify(execFile)(found.path, ['-version'], { timeout: 5000 });
+        return { path: found.path, source: found.source, version: /ffmpeg version (\S+)/.exec(stdout)?.[1] ?? null };
+      } catch {
+        return { path: found.path, source: found.source, version: null };
+      }
+    })();
+    return this.ffmpeg;
+  }
+}

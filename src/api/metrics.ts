@@ -1,0 +1,132 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ControlClient } from '../coordinator/index.js';
+import type { StreamServer } from '../server/stream-server.js';
+import { Rejections } from '../protocol/errors.js';
+
+const statusOf = new Map<string, number>(Object.values(Rejections).map((rejection) => [rejection.code, rejection.status]));
+
+/**
+ * The Prometheus registry of one server. Counters are read from the server's own counters at
+ * scrape time, so the streaming path pays nothing for metrics. Per-channel series only with
+ * METRICS_PER_CHANNEL=YES, to keep label cardinality bounded.
+ */
+export function createMetrics(server: StreamServer): Registry {
+  const register = new Registry();
+  collectDefaultMetrics({ register });
+  const registers = [register];
+
+  new Gauge({
+    name: 'wss_connections',
+    help: 'Open WebSocket connections by kind.',
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      for (const [kind, count] of Object.entries(server.connectionsByKind())) this.set({ kind }, count);
+    },
+  });
+  new Gauge({
+    name: 'wss_channels',
+    help: 'Channels in use (with a publisher or waiting receivers).',
+    registers,
+    collect() {
+      this.set(server.registry.size);
+    },
+  });
+  new Gauge({
+    name: 'wss_cache_bytes',
+    help: 'Bytes held by all channel caches.',
+    registers,
+    collect() {
+      let total = 0;
+      for (const channel of server.registry) total += channel.cache.size;
+      this.set(total);
+    },
+  });
+  new Counter({
+    name: 'wss_publishes_accepted_total',
+    help: 'Publishing sessions accepted.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(server.counters.publishesAccepted);
+    },
+  });
+  new Counter({
+    name: 'wss_upgrades_refused_total',
+    help: 'WebSocket upgrades refused, by reason and HTTP status (publishes refused are reason PUBLISH_DENIED or ALREADY_PUBLISHING).',
+    labelNames: ['reason', 'status'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, count] of server.counters.refusedUpgrades) this.inc({ reason, status: String(statusOf.get(reason) ?? 0) }, count);
+    },
+  });
+  const traffic = (name: string, help: string, pick: (totals: ReturnType<StreamServer['traffic']>) => number): void => {
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        this.reset();
+        this.inc(pick(server.traffic()));
+      },
+    });
+  };
+  traffic('wss_received_bytes_total', 'Stream bytes received from publishers.', (totals) => totals.bytesIn);
+  traffic('wss_received_messages_total', 'Stream messages received from publishers.', (totals) => totals.messagesIn);
+  traffic('wss_sent_bytes_total', 'Stream bytes sent to receivers.', (totals) => totals.bytesOut);
+  traffic('wss_sent_messages_total', 'Stream messages sent to receivers.', (totals) => totals.messagesOut);
+  new Counter({
+    name: 'wss_slow_receivers_total',
+    help: 'Receivers that fell too far behind: closed, or skipped ahead to a keyframe.',
+    labelNames: ['action'],
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ action: 'closed' }, server.counters.receiversClosedSlow);
+      this.inc({ action: 'skipped' }, server.traffic().skips);
+    },
+  });
+
+  const coordinator = server.authorizer instanceof ControlClient ? server.authorizer : undefined;
+  new Gauge({
+    name: 'wss_coordinator_connected',
+    help: '1 while the coordinator control connection is up (absent in standalone mode).',
+    registers,
+    collect() {
+      if (coordinator !== undefined) this.set(coordinator.state === 'connected' ? 1 : 0);
+    },
+  });
+  const requests = new Histogram({
+    name: 'wss_coordinator_request_duration_seconds',
+    help: 'Time from PUBLISH-REQUEST to its answer, by outcome.',
+    labelNames: ['outcome'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20],
+    registers,
+  });
+  coordinator?.on('answered', (outcome, seconds) => requests.observe({ outcome }, seconds));
+
+  if (server.config.metricsPerChannel) {
+    new Gauge({
+      name: 'wss_channel_receivers',
+      help: 'Receivers per channel (METRICS_PER_CHANNEL).',
+      labelNames: ['channel'],
+      registers,
+      collect() {
+        this.reset();
+        for (const channel of server.registry) this.set({ channel: channel.name }, channel.receivers.size);
+      },
+    });
+    new Gauge({
+      name: 'wss_channel_received_bytes',
+      help: 'Bytes received from the current publisher, per channel (METRICS_PER_CHANNEL).',
+      labelNames: ['channel'],
+      registers,
+      collect() {
+        this.reset();
+        for (const channel of server.registry) this.set({ channel: channel.name }, channel.publisher?.bytesIn ?? 0);
+      },
+    });
+  }
+  return register;
+}

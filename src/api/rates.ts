@@ -1,0 +1,42 @@
+/**
+ * Bitrates over a sliding window, computed when asked. A timer samples each counter about once
+ * a second (off the hot path); `rate()` compares the current total with the oldest sample in
+ * the window.
+ */
+export class RateWindow {
+  private readonly samples: Array<{ time: number; total: number }> = [];
+
+  constructor(private readonly windowMs: number) {}
+
+  sample(time: number, total: number): void {
+    this.samples.push({ time, total });
+    while (this.samples.length > 2 && this.samples[1]!.time <= time - this.windowMs) this.samples.shift();
+  }
+
+  /** Units per second between the oldest sample in the window and (`time`, `total`); 0 without history. */
+  rate(time: number, total: number): number {
+    const oldest = this.samples[0];
+    if (oldest === undefined || time - oldest.time < 200) return 0;
+    return ((total - oldest.total) * 1000) / (time - oldest.time);
+  }
+}
+
+/** One RateWindow per key, forgotten when the key is garbage collected. */
+export class RateTracker<K extends object> {
+  private readonly windows = new WeakMap<K, RateWindow>();
+
+  constructor(private readonly windowMs = 5000) {}
+
+  sample(key: K, total: number, time = Date.now()): void {
+    let window = this.windows.get(key);
+    if (window === undefined) {
+      window = new RateWindow(this.windowMs);
+      this.windows.set(key, window);
+    }
+    window.sample(time, total);
+  }
+
+  rate(key: K, total: number, time = Date.now()): number {
+    return this.windows.get(key)?.rate(time, total) ?? 0;
+  }
+}

@@ -1,0 +1,11 @@
+export { ByteFifoCache, CHUNK_OVERHEAD_BYTES } from './chunk-cache.js';
+export type { Backlog, KeyframePoint, MediaTick, ProbeAnswer, StreamCache } from './chunk-cache.js';
+export { MediaCache } from './media-cache.js';
+export type { MediaCacheOptions } from './media-cache.js';
+export { GopCache } from './gop-cache.js';
+export type { GopCacheOptions } from './gop-cache.js';
+export { createParser, parseBuffer } from './parsers.js';
+export type { ParseSummary } from './parsers.js';
+export { SNIFF_BYTES, sniffContainer } from './sniff.js';
+export { MediaParseError } from './types.js';
+export type { ContainerKind, ContainerParser, InitPart, MediaInfo, ParserEvents, TrackInfo } from './types.js';
