@@ -25,6 +25,20 @@ export interface StreamServerOptions {
   readonly authorizer?: PublishAuthorizer;
   /** Extra HTTP routes for every listener (plain and TLS), e.g. the public stream list. */
   readonly routes?: (app: uWS.TemplatedApp) => void;
+  /** Told when publishing sessions start and end (bridges, recording). */
+  readonly publishObservers?: readonly PublishObserver[];
+}
+
+/**
+ * Something that follows publishing sessions, such as a bridge or a recorder. It may attach
+ * internal receivers to the channel in `publishStarted`; they are closed with the others when
+ * the publisher ends, before `publishEnded` is called.
+ */
+export interface PublishObserver {
+  publishStarted(channel: Channel, publisher: Publisher): void;
+  publishEnded(channel: Channel, publisher: Publisher): void;
+  /** Server shutdown: stop everything, wait for child processes. */
+  close?(): Promise<void>;
 }
 
 /** Everything the server knows about one WebSocket connection. */
@@ -112,6 +126,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   private readonly limiter: IpConnectionLimiter;
   private readonly statics: StaticRoutes;
   private readonly extraRoutes: ((app: uWS.TemplatedApp) => void) | undefined;
+  private readonly observers: readonly PublishObserver[];
   private readonly sessions = new Set<Session>();
   readonly counters = new ServerCounters();
   private readonly maxMessageBytes: number;
@@ -147,6 +162,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     this.receiverBufferBytes = Math.floor(config.maxReceiverBufferMb * MEBIBYTE);
     this.statics = new StaticRoutes(config);
     this.extraRoutes = options.routes;
+    this.observers = options.publishObservers ?? [];
   }
 
   /** The plain HTTP port listened on, or the TLS one when plain HTTP is off. */
@@ -226,6 +242,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     for (const listener of this.endpoints.splice(0)) uWS.us_listen_socket_close(listener.socket);
     await this.certificates?.close();
     for (const session of [...this.sessions]) this.endSession(session, Closures.SHUTDOWN);
+    await Promise.all(this.observers.map((observer) => observer.close?.()));
     await this.authorizer.close?.();
     // uWS has no "closed" event for the app: with no listen socket and no connections the
     // event loop holds nothing, which is what a graceful exit needs.
@@ -428,6 +445,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       };
       this.counters.publishesAccepted++;
       channel.startPublishing(session.publisher);
+      for (const observer of this.observers) observer.publishStarted(channel, session.publisher);
       return;
     }
     const receiver = new Receiver(info, route.kind as ReceiverKind, socket, this.receiverBufferBytes);
@@ -473,6 +491,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     if (session.publisher !== undefined) {
       this.counters.publisherEnded(session.publisher);
       channel.endPublishing(this.closing ? Closures.SHUTDOWN : Closures.PUBLISHER_ENDED);
+      for (const observer of this.observers) observer.publishEnded(channel, session.publisher);
       this.authorizer.published?.(channel.name, session.publisher.streamId);
       this.logger.request(session.id, session.ip, `PUBLISH END: '${channel.name}' (code ${code}, ${session.publisher.bytesIn} bytes)`);
     } else if (session.receiver !== undefined) {

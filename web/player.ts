@@ -1,0 +1,550 @@
+// Playing a stream through Media Source Extensions: binary messages are appended to one
+// SourceBuffer whose type comes from the stream's own track list (or the chosen fallback).
+// The player keeps near the live edge (a slightly faster rate when a little behind, a jump when
+// far behind), removes what has been played so memory stays flat, and measures what it can:
+// how long a chunk waits between arriving and being on screen, the buffer ahead, and, with the
+// test clock source, the whole publisher-to-screen delay.
+
+import { ClockReader } from './clock.js';
+import { StreamSocket, streamUrl } from './connection.js';
+import type { Closed } from './connection.js';
+import { describeMedia, isStreamStart, sniffMedia, webmFirstTimestamp } from './media-info.js';
+import type { MediaInfo } from './media-info.js';
+
+export interface PlaySettings {
+  readonly channel: string;
+  readonly key: string;
+  readonly mode: AppendMode;
+  /** Jump to the live edge when more than this many seconds behind it. */
+  readonly maxBehindSeconds: number;
+  /** Used when the stream does not say its codecs. */
+  readonly fallbackMimeType: string | undefined;
+  readonly reconnect: boolean;
+}
+
+export type PlayPhase = 'connecting' | 'waiting' | 'buffering' | 'playing' | 'stalled' | 'ended' | 'unsupported';
+
+export interface PlayState {
+  readonly phase: PlayPhase;
+  readonly message: string;
+  readonly alert: string | undefined;
+  readonly media: string | undefined;
+  readonly mimeType: string | undefined;
+  readonly receivedBytes: number;
+  readonly kbps: number;
+  /** Seconds of media buffered ahead of the playback position. */
+  readonly bufferAhead: number | undefined;
+  /** Seconds of media the SourceBuffer holds (behind and ahead). */
+  readonly bufferHeld: number;
+  /** Milliseconds from a chunk's arrival to its last frame being played. */
+  readonly arrivalToDisplayMs: number | undefined;
+  /** Milliseconds from the test clock being drawn at the publisher to that frame on screen. */
+  readonly glassToGlassMs: number | undefined;
+  readonly width: number;
+  readonly height: number;
+  readonly jumps: number;
+  readonly stalls: number;
+  readonly restarts: number;
+  readonly droppedFrames: number;
+  /** Milliseconds from start() to the first frame played. */
+  readonly startupMs: number | undefined;
+}
+
+/** The MediaSource constructor: ManagedMediaSource on iPhone Safari, MediaSource elsewhere. */
+function mediaSourceClass(): typeof MediaSource | undefined {
+  const scope = globalThis as { ManagedMediaSource?: typeof MediaSource; MediaSource?: typeof MediaSource };
+  return scope.MediaSource ?? scope.ManagedMediaSource;
+}
+
+export function canUseMse(): boolean {
+  return mediaSourceClass() !== undefined;
+}
+
+const BACK_BUFFER_SECONDS = 10;
+const MAX_APPEND_BYTES = 1024 * 1024;
+/** Bytes waiting for the SourceBuffer beyond which the player resynchronises (reconnects). */
+const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+const HEAD_LIMIT_BYTES = 2 * 1024 * 1024;
+
+interface Pending {
+  bytes: Uint8Array;
+  arrival: number;
+  /** Begins a new stream (header, keyframe) after earlier data: reset the parser first. */
+  restart: boolean;
+}
+
+export class MsePlayer {
+  private socket: StreamSocket | undefined;
+  private mediaSource: MediaSource | undefined;
+  private sourceBuffer: SourceBuffer | undefined;
+  private objectUrl: string | undefined;
+  private mimeType: string | undefined;
+  private info: MediaInfo | undefined;
+  /** The first bytes, kept until the stream's type is known. */
+  private head: Uint8Array[] = [];
+  private queue: Pending[] = [];
+  private queuedBytes = 0;
+  private marks: Array<{ mediaTime: number; arrival: number }> = [];
+  private readonly timer: ReturnType<typeof setInterval>;
+  private readonly clock = new ClockReader();
+  private lastClockRead = 0;
+  private phase: PlayPhase = 'connecting';
+  private message = 'Connecting…';
+  private alert: string | undefined;
+  private receivedBytes = 0;
+  private readonly samples: Array<{ at: number; bytes: number }> = [];
+  private arrivalToDisplayMs: number | undefined;
+  private glassToGlassMs: number | undefined;
+  private lastArrival: number | undefined;
+  private chunkInterval = 250;
+  private jumps = 0;
+  private stalls = 0;
+  private restarts = 0;
+  private reconnects = 0;
+  private resyncs: number[] = [];
+  private started = false;
+  private readonly startedAt = performance.now();
+  private startupMs: number | undefined;
+  private stopped = false;
+  private readonly listeners: Array<[string, EventListener]> = [];
+
+  constructor(
+    private readonly settings: PlaySettings,
+    private readonly video: HTMLVideoElement,
+    private readonly onChange: (state: PlayState) => void,
+  ) {
+    this.timer = setInterval(() => this.tick(), 200);
+    this.listen('waiting', () => {
+      if (this.started) this.stalls++;
+    });
+    this.listen('error', () => this.resync(`The browser could not decode the stream (${this.video.error?.message || `error ${this.video.error?.code}`}).`));
+    this.watchFrames();
+    this.connect();
+  }
+
+  get state(): PlayState {
+    const now = performance.now();
+    while (this.samples.length > 0 && now - this.samples[0]!.at > 5000) this.samples.shift();
+    const windowBytes = this.samples.reduce((sum, sample) => sum + sample.bytes, 0);
+    const buffered = this.bufferedRanges();
+    const last = buffered.at(-1);
+    return {
+      phase: this.phase,
+      message: this.message,
+      alert: this.alert,
+      media: this.info === undefined ? undefined : describeMedia(this.info),
+      mimeType: this.mimeType,
+      receivedBytes: this.receivedBytes,
+      kbps: (windowBytes * 8) / Math.max(1000, Math.min(5000, now - this.startedAt)),
+      bufferAhead: last === undefined || !this.started ? undefined : Math.max(0, last[1] - this.video.currentTime),
+      bufferHeld: buffered.reduce((sum, [start, end]) => sum + end - start, 0),
+      arrivalToDisplayMs: this.arrivalToDisplayMs,
+      glassToGlassMs: this.glassToGlassMs,
+      width: this.video.videoWidth,
+      height: this.video.videoHeight,
+      jumps: this.jumps,
+      stalls: this.stalls,
+      restarts: this.restarts,
+      droppedFrames: this.video.getVideoPlaybackQuality?.().droppedVideoFrames ?? 0,
+      startupMs: this.startupMs,
+    };
+  }
+
+  stop(message = 'Stopped.'): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.phase = this.phase === 'unsupported' ? 'unsupported' : 'ended';
+    this.message = message;
+    clearInterval(this.timer);
+    this.socket?.close();
+    this.resetMedia();
+    for (const [type, listener] of this.listeners) this.video.removeEventListener(type, listener);
+    this.changed();
+  }
+
+  // ------------------------------------------------------------------------------ connection
+
+  private connect(): void {
+    const { channel, key } = this.settings;
+    this.phase = this.started ? this.phase : 'connecting';
+    this.socket = new StreamSocket(streamUrl(channel, key, 'receive'), {
+      open: () => {
+        if (!this.started) {
+          this.phase = 'waiting';
+          this.message = `Connected; waiting for a publisher on “${channel}”…`;
+        }
+        this.reconnects = 0;
+        this.changed();
+      },
+      binary: (data) => this.receive(new Uint8Array(data)),
+      serverError: (text) => {
+        this.alert = text;
+        this.changed();
+      },
+      close: (closed) => this.closed(closed),
+    });
+  }
+
+  private closed(closed: Closed): void {
+    if (this.stopped) return;
+    this.socket = undefined;
+    const fatal = closed.code === 1008 || closed.code === 1009 || (closed.opened === false && this.reconnects >= 3);
+    if (!this.settings.reconnect || fatal) {
+      if (closed.failed) this.alert ??= closed.explanation;
+      this.stop(closed.failed ? `Disconnected. ${closed.explanation}` : closed.explanation);
+      return;
+    }
+    // Publisher ended, network trouble, too slow, server restarting: reconnect and wait for the
+    // next stream, which begins with its own header.
+    const delay = closed.code === 1000 ? 500 : Math.min(10_000, 1000 * 2 ** this.reconnects);
+    this.reconnects++;
+    this.message = `${closed.explanation} Reconnecting in ${(delay / 1000).toFixed(1)} s…`;
+    if (this.phase !== 'playing') this.phase = 'waiting';
+    this.changed();
+    setTimeout(() => {
+      if (!this.stopped && this.socket === undefined) this.connect();
+    }, delay);
+  }
+
+  /** Starts again from a clean point: a new connection gets the stream header and a keyframe. */
+  private resync(reason: string): void {
+    if (this.stopped) return;
+    const now = performance.now();
+    this.resyncs = this.resyncs.filter((at) => now - at < 60_000);
+    if (this.resyncs.length >= 3) {
+      this.alert = reason;
+      this.stop(`${reason} Stopped after repeated failures.`);
+      return;
+    }
+    this.resyncs.push(now);
+    this.message = `${reason} Resynchronising…`;
+    this.socket?.close();
+    this.socket = undefined;
+    this.resetMedia();
+    this.started = false;
+    this.connect();
+  }
+
+  // ---------------------------------------------------------------------------------- input
+
+  private receive(bytes: Uint8Array): void {
+    const now = performance.now();
+    this.receivedBytes += bytes.length;
+    this.samples.push({ at: now, bytes: bytes.length });
+    if (this.lastArrival !== undefined) this.chunkInterval = 0.8 * this.chunkInterval + 0.2 * Math.min(2000, now - this.lastArrival);
+    this.lastArrival = now;
+    if (this.phase === 'unsupported') return;
+    if (this.mimeType === undefined) {
+      if (this.head.length === 0 && !isStreamStart(bytes)) {
+        const container = sniffMedia(bytes).container;
+        if (container !== 'flv' && container !== 'mpegts') {
+          // Mid-stream data cannot start a SourceBuffer: wait for a stream header (the next
+          // publisher, or the publisher's recorder restarting).
+          this.phase = 'waiting';
+          this.message = 'Joined in the middle of the stream, without its header (is the server’s cache off?): waiting for the next stream start…';
+          this.changed();
+          return;
+        }
+      }
+      this.head.push(bytes);
+      this.decideType();
+      return;
+    }
+    const restart = isStreamStart(bytes);
+    if (restart) this.restarts++;
+    this.queue.push({ bytes, arrival: now, restart });
+    this.queuedBytes += bytes.length;
+    if (this.queuedBytes > MAX_QUEUED_BYTES) {
+      this.resync('The player fell too far behind the stream.');
+      return;
+    }
+    this.pump();
+  }
+
+  /** Finds the stream's MediaSource type from its first bytes, then sets up the SourceBuffer. */
+  private decideType(): void {
+    const head = concat(this.head);
+    const info = sniffMedia(head);
+    this.info = info;
+    if (!info.complete && info.container !== 'unknown' && head.length < HEAD_LIMIT_BYTES) return; // need more bytes
+    const MediaSourceClass = mediaSourceClass();
+    if (MediaSourceClass === undefined) return this.unsupported('This browser has no Media Source Extensions, so it cannot play the stream here.');
+    if (info.container === 'flv' || info.container === 'mpegts') {
+      return this.unsupported(
+        `The stream is ${describeMedia(info)}: browsers cannot play this container through Media Source Extensions. ` +
+          'Play it with ffmpeg/ffplay or VLC (e.g. websocat -b URL | ffplay -), or through the HLS output when the server has it.',
+      );
+    }
+    if (info.container === 'unknown') return this.unsupported('The stream is neither WebM nor MP4: this page cannot play it.');
+    const mimeType = info.mimeType ?? this.settings.fallbackMimeType;
+    if (mimeType === undefined) {
+      return this.unsupported('The stream’s header does not say its codecs; choose a format under “Play as”.');
+    }
+    if (!MediaSourceClass.isTypeSupported(mimeType)) {
+      return this.unsupported(`This browser cannot play ${mimeType} through Media Source Extensions${info.container === 'webm' && info.codecs.some((codec) => codec.startsWith('avc1')) ? ' (H.264 in WebM: publish VP8 or VP9 instead)' : ''}.`);
+    }
+    this.mimeType = mimeType;
+    const first = this.head;
+    this.head = [];
+    for (const bytes of first) {
+      this.queue.push({ bytes, arrival: performance.now(), restart: false });
+      this.queuedBytes += bytes.length;
+    }
+    this.phase = 'buffering';
+    this.message = `Receiving ${describeMedia(info)}…`;
+    this.openMediaSource(MediaSourceClass, mimeType);
+    this.changed();
+  }
+
+  private openMediaSource(MediaSourceClass: typeof MediaSource, mimeType: string): void {
+    const mediaSource = new MediaSourceClass();
+    this.mediaSource = mediaSource;
+    this.video.disableRemotePlayback = true; // required by ManagedMediaSource
+    this.objectUrl = URL.createObjectURL(mediaSource);
+    this.video.src = this.objectUrl;
+    mediaSource.addEventListener(
+      'sourceopen',
+      () => {
+        if (this.mediaSource !== mediaSource) return;
+        try {
+          const sourceBuffer = mediaSource.addSourceBuffer(mimeType);
+          sourceBuffer.mode = this.settings.mode;
+          sourceBuffer.addEventListener('updateend', () => this.appended());
+          sourceBuffer.addEventListener('error', () => undefined); // the video element reports decode errors
+          this.sourceBuffer = sourceBuffer;
+          this.pump();
+        } catch (error) {
+          this.unsupported(`Cannot play ${mimeType}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      },
+      { once: true },
+    );
+  }
+
+  private unsupported(text: string): void {
+    this.phase = 'unsupported';
+    this.alert = text;
+    this.stop(text);
+  }
+
+  private resetMedia(): void {
+    this.mediaSource = undefined;
+    this.sourceBuffer = undefined;
+    this.mimeType = undefined;
+    this.head = [];
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.marks = [];
+    this.video.removeAttribute('src');
+    this.video.srcObject = null;
+    this.video.load();
+    if (this.objectUrl !== undefined) URL.revokeObjectURL(this.objectUrl);
+    this.objectUrl = undefined;
+  }
+
+  // ----------------------------------------------------------------------------- appending
+
+  private appendedArrival: number | undefined;
+
+  private pump(): void {
+    const sourceBuffer = this.sourceBuffer;
+    if (sourceBuffer === undefined || sourceBuffer.updating || this.queue.length === 0 || this.mediaSource?.readyState !== 'open') return;
+    const first = this.queue[0]!;
+    if (first.restart) {
+      first.restart = false;
+      this.beginNewStream(sourceBuffer, first.bytes);
+    }
+    // Merge what waits into one append (fewer, larger appends), up to a new stream's start.
+    let count = 1;
+    let size = first.bytes.length;
+    while (count < this.queue.length && !this.queue[count]!.restart && size + this.queue[count]!.bytes.length <= MAX_APPEND_BYTES) {
+      size += this.queue[count]!.bytes.length;
+      count++;
+    }
+    const taken = this.queue.slice(0, count);
+    const data = count === 1 ? first.bytes : concat(taken.map((pending) => pending.bytes));
+    try {
+      sourceBuffer.appendBuffer(data as Uint8Array<ArrayBuffer>);
+    } catch (error) {
+      if (error instanceof DOMException && error.name === 'QuotaExceededError') {
+        this.evict(true);
+        return;
+      }
+      this.resync(`Appending to the media buffer failed (${error instanceof Error ? error.message : String(error)}).`);
+      return;
+    }
+    this.queue.splice(0, count);
+    this.queuedBytes -= size;
+    this.appendedArrival = taken.at(-1)!.arrival;
+  }
+
+  /** A new header mid-stream (the publisher's recorder restarted, or a new publisher): place it after what is buffered. */
+  private beginNewStream(sourceBuffer: SourceBuffer, bytes: Uint8Array): void {
+    const info = sniffMedia(bytes);
+    try {
+      sourceBuffer.abort(); // the previous stream's last cluster ends here
+      if (info.mimeType !== undefined && info.mimeType !== this.mimeType && typeof sourceBuffer.changeType === 'function') {
+        sourceBuffer.changeType(info.mimeType);
+        this.mimeType = info.mimeType;
+        this.info = info;
+      }
+      if (this.settings.mode === 'segments') {
+        const end = this.bufferedRanges().at(-1)?.[1] ?? 0;
+        const first = info.container === 'webm' ? (webmFirstTimestamp(bytes) ?? 0) : 0;
+        sourceBuffer.timestampOffset = end - first;
+      }
+    } catch {
+      // Left as it is: the gap-skipping in tick() copes with odd timestamps.
+    }
+  }
+
+  private appended(): void {
+    const end = this.bufferedRanges().at(-1)?.[1];
+    if (end !== undefined && this.appendedArrival !== undefined) {
+      const lastMark = this.marks.at(-1);
+      if (lastMark === undefined || end > lastMark.mediaTime) this.marks.push({ mediaTime: end, arrival: this.appendedArrival });
+      if (this.marks.length > 400) this.marks.shift();
+    }
+    this.appendedArrival = undefined;
+    if (!this.started && end !== undefined) this.startPlayback();
+    this.pump();
+  }
+
+  private startPlayback(): void {
+    const ranges = this.bufferedRanges();
+    const last = ranges.at(-1);
+    if (last === undefined) return;
+    this.started = true;
+    this.video.currentTime = Math.max(last[0], last[1] - this.targetAhead());
+    this.dropMarksBefore(this.video.currentTime);
+    this.video.play().catch((error: unknown) => {
+      if (error instanceof DOMException && error.name === 'NotAllowedError') {
+        this.message = 'The browser blocked autoplay: press play on the video.';
+        this.changed();
+      }
+    });
+  }
+
+  /** Removes played media beyond the back buffer; with `urgent`, everything before the playback position. */
+  private evict(urgent: boolean): void {
+    const sourceBuffer = this.sourceBuffer;
+    const ranges = this.bufferedRanges();
+    if (sourceBuffer === undefined || sourceBuffer.updating || ranges.length === 0) return;
+    const keep = urgent ? 1 : BACK_BUFFER_SECONDS;
+    const until = this.video.currentTime - keep;
+    if (until - ranges[0]![0] > (urgent ? 0.5 : 5)) sourceBuffer.remove(0, until);
+  }
+
+  // ------------------------------------------------------------------------------ live edge
+
+  /** How far behind the live edge to play: a little more than the time between chunks. */
+  private targetAhead(): number {
+    return Math.min(Math.max(0.25, 0.1 + this.chunkInterval / 1000), this.settings.maxBehindSeconds / 2);
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    const video = this.video;
+    const ranges = this.bufferedRanges();
+    const last = ranges.at(-1);
+    if (this.started && last !== undefined && !video.seeking) {
+      const now = video.currentTime;
+      const inside = ranges.some(([start, end]) => now >= start - 0.05 && now < end);
+      const ahead = last[1] - now;
+      if (!inside) {
+        // In a gap (a restart, a lost chunk): continue at the next range.
+        const next = ranges.find(([start]) => start > now);
+        if (next !== undefined) this.seek(Math.max(next[0], next[1] - this.targetAhead()));
+      } else if (ahead > this.settings.maxBehindSeconds) {
+        this.jumps++;
+        this.seek(last[1] - this.targetAhead());
+      } else {
+        const rate = ahead > this.targetAhead() + 0.15 ? 1.08 : 1;
+        if (video.playbackRate !== rate) video.playbackRate = rate;
+      }
+      this.evict(false);
+      // A mark is reached when its media time is played: its chunk waited this long.
+      while (this.marks.length > 0 && this.marks[0]!.mediaTime <= video.currentTime) {
+        this.arrivalToDisplayMs = performance.now() - this.marks.shift()!.arrival;
+      }
+      if (video.paused && video.readyState >= 3 && !video.ended) video.play().catch(() => undefined);
+    }
+    if (this.started && video.readyState >= 3 && !video.paused) {
+      if (this.startupMs === undefined && video.currentTime > 0) this.startupMs = performance.now() - this.startedAt;
+      this.phase = 'playing';
+      this.message = `Playing ${this.info === undefined ? '' : describeMedia(this.info)}`;
+    } else if (this.started && this.phase === 'playing') {
+      this.phase = 'stalled';
+      this.message = 'Waiting for data…';
+    }
+    this.changed();
+  }
+
+  private seek(to: number): void {
+    this.video.currentTime = to;
+    this.dropMarksBefore(to);
+  }
+
+  /** Chunks skipped by a jump were never displayed: they measure nothing. */
+  private dropMarksBefore(time: number): void {
+    while (this.marks.length > 0 && this.marks[0]!.mediaTime <= time) this.marks.shift();
+  }
+
+  /** Reads the test clock from frames as they are shown (requestVideoFrameCallback), 4 times a second. */
+  private watchFrames(): void {
+    const video = this.video as HTMLVideoElement & {
+      requestVideoFrameCallback?: (callback: (now: number, metadata: { expectedDisplayTime: number }) => void) => number;
+    };
+    const read = (displayAt: number): void => {
+      if (displayAt - this.lastClockRead < 250) return;
+      this.lastClockRead = displayAt;
+      const drawn = this.clock.read(this.video);
+      if (drawn !== undefined) this.glassToGlassMs = performance.timeOrigin + displayAt - drawn;
+    };
+    if (typeof video.requestVideoFrameCallback === 'function') {
+      const next = (): void => {
+        if (this.stopped) return;
+        video.requestVideoFrameCallback!((_now, metadata) => {
+          read(metadata.expectedDisplayTime);
+          next();
+        });
+      };
+      next();
+    } else {
+      const timer = setInterval(() => (this.stopped ? clearInterval(timer) : !video.paused && read(performance.now())), 250);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------- util
+
+  private bufferedRanges(): Array<[number, number]> {
+    const ranges: Array<[number, number]> = [];
+    try {
+      const buffered = this.sourceBuffer?.buffered ?? this.video.buffered;
+      for (let i = 0; i < buffered.length; i++) ranges.push([buffered.start(i), buffered.end(i)]);
+    } catch {
+      // The SourceBuffer was removed from its MediaSource.
+    }
+    return ranges;
+  }
+
+  private listen(type: string, listener: EventListener): void {
+    this.video.addEventListener(type, listener);
+    this.listeners.push([type, listener]);
+  }
+
+  private changed(): void {
+    this.onChange(this.state);
+  }
+}
+
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const total = parts.reduce((sum, part) => sum + part.length, 0);
+  const joined = new Uint8Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.length;
+  }
+  return joined;
+}
