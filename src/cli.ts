@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { Command, Option } from 'commander';
 import uWS from 'uWebSockets.js';
+import { addClientCommands } from './client/cli.js';
 import { ConfigError, flagOf, loadConfig, settingNames, settings } from './config/index.js';
 import type { Config, SettingName } from './config/index.js';
 import { channelKey, describeAuthorizer } from './coordinator/index.js';
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
       }
       process.stdout.write(channelKey(config.streamKeySecret, channel) + '\n');
     });
+  addClientCommands(program);
   return program;
 }
 
