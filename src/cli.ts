@@ -12,6 +12,8 @@ import { VERSION } from './version.js';
 
 /** How long shutdown waits for close frames to reach clients before exiting. */
 const SHUTDOWN_GRACE_MS = 250;
+/** Exit even if something (e.g. an ffmpeg child) does not stop in time. */
+const SHUTDOWN_DEADLINE_MS = 10_000;
 
 export function buildProgram(): Command {
   const program = new Command('ws-stream-server')
@@ -103,12 +105,21 @@ async function serveCommand(flags: Partial<Record<SettingName, string>>): Promis
     logger.info(`Test client at ${scheme}://localhost:${server.port}/ (DISABLE_TEST_CLIENT=YES turns it off)`);
   }
 
+  let shuttingDown = false;
   const shutdown = (signal: string): void => {
+    // `timeout`, systemd and shells may signal a whole process group, or twice: one
+    // graceful shutdown is enough, and a repeat must not cut it short.
+    if (shuttingDown) {
+      logger.info(`${signal} received again: already shutting down`);
+      return;
+    }
+    shuttingDown = true;
     logger.info(`${signal} received: shutting down`);
+    setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS).unref();
     void app.close().then(() => setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS));
   };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {

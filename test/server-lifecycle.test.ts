@@ -91,7 +91,7 @@ function run(args: string[], env: Record<string, string> = {}): Child & { proces
   return { process: child, exitCode, stdout: () => stdout, stderr: () => stderr };
 }
 
-t.test('SIGTERM: clients get 1001 and the process exits 0', async (t) => {
+t.test('SIGTERM (even sent twice, as process-group tools do): clients get 1001 and the process exits 0', async (t) => {
   const child = run(['--http-port', String(await freePort()), '--bind-address', '127.0.0.1', '--admin-address', 'off']);
   t.teardown(() => child.process.kill('SIGKILL'));
   const port = await new Promise<number>((resolve, reject) => {
@@ -103,6 +103,7 @@ t.test('SIGTERM: clients get 1001 and the process exits 0', async (t) => {
   });
   t.ok(port > 0, 'the server announced its port');
   const receiver = await TestClient.connect(`ws://127.0.0.1:${port}/term/k/receive`);
+  child.process.kill('SIGTERM');
   child.process.kill('SIGTERM');
   t.same(await receiver.closed, { code: 1001, reason: 'Server shutting down' });
   t.equal(await child.exitCode, 0);

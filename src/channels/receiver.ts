@@ -13,10 +13,19 @@ export type OverflowPolicy = 'skip' | 'close';
 const NO_CHUNKS: readonly Uint8Array[] = [];
 
 /**
+ * At most this much goes into a receiver's socket buffer; the rest waits in its queue. The
+ * socket buffer is a private copy per receiver, while queued chunks are shared by all the
+ * channel's receivers, so a small socket share keeps memory proportional to the stream, not
+ * to receivers × MAX_RECEIVER_BUFFER_MB, when many receivers fall behind at once.
+ */
+export const SOCKET_HIGH_WATER_BYTES = 1024 * 1024;
+
+/**
  * One receive / receive-clear-cache / probe connection of a channel.
  *
  * Fan-out never waits on a receiver: a chunk goes straight to the socket while the socket's
- * buffer stays within `bufferLimit`, otherwise into a queue flushed on drain. When more than
+ * buffer stays within SOCKET_HIGH_WATER_BYTES (or `bufferLimit` if smaller), otherwise into a
+ * queue of shared chunks flushed on drain. When more than
  * `bufferLimit` bytes of live data wait in that queue, the receiver is too slow. For an opaque
  * stream (or with RECEIVER_OVERFLOW=close) it is closed with "Receiver too slow". For a
  * recognised container (policy `skip`) its queue is cut at the first keyframe point still
@@ -235,7 +244,7 @@ export class Receiver {
   /** An empty socket buffer takes any chunk, so one chunk larger than the limit still goes through. */
   private canSend(length: number): boolean {
     const buffered = this.socket.bufferedAmount();
-    return buffered === 0 || buffered + length <= this.bufferLimit;
+    return buffered === 0 || buffered + length <= Math.min(this.bufferLimit, SOCKET_HIGH_WATER_BYTES);
   }
 
   private send(data: Uint8Array): void {

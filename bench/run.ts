@@ -1,0 +1,191 @@
+/**
+ * Entry point: `node dist/bench/run.js [options]` (npm run bench).
+ * Parses options, runs the selected scenarios one after another against a
+ * fresh server each, prints the table and target verdicts (or JSON).
+ */
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { WorkerPool } from './pool.js';
+import { evaluateTargets, formatNotes, formatTable, machineInfo } from './report.js';
+import { ALL_SCENARIOS, runScenario, scenarioSpecs, type RunContext, type ScenarioId, type ScenarioResult } from './scenarios.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TCP_RELAY = fileURLToPath(new URL('./tcp-baseline.js', import.meta.url));
+
+const USAGE = `Usage: node dist/bench/run.js [options]
+
+  --scenario LIST         comma-separated from a,a-tcp,b,b-tcp,c,d,e,f,g,scale,scale-tcp
+                          (default: all; *-tcp are plain-TCP twins for reference)
+  --duration S            measured seconds per scenario (default 10)
+  --warmup S              seconds published before measuring (default 1)
+  --receivers-scale X     multiply the receiver counts of a,b,c,d,f, e.g. 0.1 for a quick run (default 1)
+  --scale-steps LIST      receiver counts tried by 'scale' (default 1000,2000,4000,6000)
+  --idle-receivers N      receivers for scenario e (default 10000)
+  --server-cmd CMD        shell command of the server under test, with {port}
+                          (default: our server, see docs/benchmarks.md)
+  --workers N             receiver worker processes (default 2)
+  --source-addrs N        spread receivers over 127.0.0.1..127.0.0.N (default 4)
+  --connect-concurrency N handshakes in flight per worker (default 256)
+  --key K                 stream key in the URL (default bench)
+  --skip-verify           do not memcmp payloads (lighter generator)
+  --repeat N              run the scenario list N times, interleaved; the c/d verdict
+                          uses the median ratio (default 1)
+  --quiet-wait S          before each scenario wait up to S seconds for other work on the
+                          machine to drop below 25% of a core (default 60; 0 = don't wait)
+  --json                  print the JSON document instead of the table
+  --out FILE              also write the JSON document to FILE
+  --max-minutes M         hard limit for the whole run (default 30)
+`;
+
+function list(s: string): string[] {
+  return s.split(',').map((x) => x.trim()).filter(Boolean);
+}
+
+function positive(name: string, s: string | undefined, fallback: number): number {
+  if (s === undefined) return fallback;
+  const n = Number(s);
+  if (!(n > 0) || !Number.isFinite(n)) throw new Error(`--${name} must be a positive number, got ${s}`);
+  return n;
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      'receivers-scale': { type: 'string' },
+      'scale-steps': { type: 'string' },
+      'idle-receivers': { type: 'string' },
+      'server-cmd': { type: 'string' },
+      workers: { type: 'string' },
+      'source-addrs': { type: 'string' },
+      'connect-concurrency': { type: 'string' },
+      key: { type: 'string' },
+      'skip-verify': { type: 'boolean' },
+      json: { type: 'boolean' },
+      out: { type: 'string' },
+      'max-minutes': { type: 'string' },
+      repeat: { type: 'string' },
+      'quiet-wait': { type: 'string' },
+      host: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+
+  const selected = values.scenario ? list(values.scenario) : ALL_SCENARIOS;
+  for (const id of selected) if (!ALL_SCENARIOS.includes(id as ScenarioId)) throw new Error(`unknown scenario '${id}' (have ${ALL_SCENARIOS.join(',')})`);
+  const host = values.host ?? '127.0.0.1';
+  if (!['127.0.0.1', '::1', 'localhost'].includes(host)) throw new Error('--host must be a loopback address');
+  const sourceCount = Math.min(250, Math.floor(positive('source-addrs', values['source-addrs'], 4)));
+  const scaleSteps = list(values['scale-steps'] ?? '1000,2000,4000,6000').map((x) => Math.floor(positive('scale-steps', x, 1)));
+  const specs = scenarioSpecs(positive('receivers-scale', values['receivers-scale'], 1), scaleSteps, Math.floor(positive('idle-receivers', values['idle-receivers'], 10_000)));
+  const maxMinutes = positive('max-minutes', values['max-minutes'], 30);
+  const repeat = Math.floor(positive('repeat', values.repeat, 1));
+
+  const node = shellQuote(process.execPath);
+  const serverCommand =
+    values['server-cmd'] ??
+    `${node} bin/ws-stream-server.js --http-port {port} --bind-address ${host} --log-requests NO --max-ip-concurrent-connections 0 --gop-cache-size-mb 0 --admin-address off`;
+  const tcpCommand = `${node} ${shellQuote(TCP_RELAY)} --port {port} --host ${host}`;
+
+  const log = (line: string): void => {
+    process.stderr.write(`${line}\n`);
+  };
+  const machine = machineInfo();
+  const biggest = Math.max(...selected.map((id) => {
+    const s = specs[id as ScenarioId];
+    return s.kind === 'stream' || s.kind === 'idle' ? s.receivers : s.kind === 'scale' ? Math.max(...s.steps) : 0;
+  }));
+  if (machine.openFilesSoftLimit !== null && machine.openFilesSoftLimit < biggest + 200) {
+    log(`warning: ulimit -n is ${machine.openFilesSoftLimit}, below the ${biggest + 200} descriptors the server needs; raise it (ulimit -n ${biggest + 1000})`);
+  }
+
+  // Hard stop for the whole run; server trees die with us (see server-process.ts).
+  const guard = setTimeout(() => {
+    log(`bench exceeded --max-minutes ${maxMinutes}; aborting`);
+    process.exit(2);
+  }, maxMinutes * 60_000);
+  guard.unref();
+
+  const pool = new WorkerPool(Math.floor(positive('workers', values.workers, 2)));
+  const ctx: RunContext = {
+    pool,
+    host,
+    serverCommand,
+    tcpCommand,
+    cwd: ROOT,
+    key: values.key ?? 'bench',
+    durationS: positive('duration', values.duration, 10),
+    warmupS: values.warmup === undefined ? 1 : Number(values.warmup),
+    verify: !values['skip-verify'],
+    sourceAddrs: host === '127.0.0.1' ? Array.from({ length: sourceCount }, (_, i) => `127.0.0.${i + 1}`) : [host],
+    connectConcurrency: Math.floor(positive('connect-concurrency', values['connect-concurrency'], 256)),
+    quietWaitS: values['quiet-wait'] === undefined ? 60 : Math.max(0, Number(values['quiet-wait']) || 0),
+    log,
+  };
+
+  const startedAt = new Date();
+  const results: ScenarioResult[] = [];
+  try {
+    // Repetitions interleave the whole list, so c and d stay side by side under the same load.
+    for (let rep = 1; rep <= repeat; rep++) {
+      for (const id of selected) {
+        const spec = specs[id as ScenarioId];
+        log(`[${id}${repeat > 1 ? ` #${rep}` : ''}] ${spec.title}`);
+        const r = await runScenario(ctx, spec);
+        r.rep = rep;
+        if (r.error) log(`  error: ${r.error}`);
+        results.push(r);
+      }
+    }
+  } finally {
+    await pool.close();
+  }
+
+  const targets = evaluateTargets(results);
+  const doc = {
+    date: startedAt.toISOString(),
+    machine,
+    options: { scenarios: selected, repeat, durationS: ctx.durationS, warmupS: ctx.warmupS, workers: pool.size, verify: ctx.verify, sourceAddrs: ctx.sourceAddrs.length, serverCommand, tcpCommand },
+    results,
+    targets,
+  };
+  if (values.out) writeFileSync(values.out, `${JSON.stringify(doc, null, 2)}\n`);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  } else {
+    const m = machine;
+    const out = [
+      `ws-stream-server bench ${startedAt.toISOString()} — ${m.cpus} cores (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.kernel}, node ${m.node}`,
+      `server: ${serverCommand}`,
+      '',
+      formatTable(results),
+      '',
+      'Targets:',
+      ...targets.map((t) => `  [${t.verdict}] ${t.target}: ${t.detail}`),
+      '',
+      'Notes:',
+      ...formatNotes(results).map((n) => `  ${n}`),
+    ];
+    process.stdout.write(`${out.join('\n')}\n`);
+  }
+  return results.some((r) => r.error) ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${(err as Error).message ?? String(err)}\n\n${USAGE}`);
+    process.exit(2);
+  },
+);
