@@ -88,4 +88,13 @@ export interface TeardownReply {
   paused: PausedReceiverReport[];
 }
 
-export type WorkerReply = ConnectedReply | StatsReply | TeardownReply | { type: 'fatal'; error: string };
+/**
+ * Sent every few milliseconds: the fewest in-order messages any open, reading receiver of this
+ * worker has got (null when it has none). The saturating publisher stays within a window of it.
+ */
+export interface ProgressReply {
+  type: 'progress';
+  minOk: number | null;
+}
+
+export type WorkerReply = ConnectedReply | StatsReply | TeardownReply | ProgressReply | { type: 'fatal'; error: string };

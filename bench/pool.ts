@@ -12,6 +12,8 @@ export class WorkerPool {
   private readonly children: ChildProcess[] = [];
   private readonly inbox: WorkerReply[][] = [];
   private readonly waiters: Array<(() => void) | null> = [];
+  /** Latest progress report of each worker (null: no reading receiver there). */
+  private readonly progress: Array<number | null> = [];
 
   constructor(readonly size: number) {
     for (let i = 0; i < size; i++) {
@@ -20,7 +22,12 @@ export class WorkerPool {
       this.children.push(child);
       this.inbox.push([]);
       this.waiters.push(null);
+      this.progress.push(null);
       child.on('message', (m: WorkerReply) => {
+        if (m.type === 'progress') {
+          this.progress[i] = m.minOk;
+          return;
+        }
         this.inbox[i]!.push(m);
         this.waiters[i]?.();
       });
@@ -67,9 +74,17 @@ export class WorkerPool {
     return Promise.all(this.children.map((_, i) => this.next(i, type, timeoutMs)));
   }
 
+  /** Fewest in-order messages any reading receiver has got, over all workers (Infinity: none). */
+  minProgress(): number {
+    let min = Infinity;
+    for (const value of this.progress) if (value !== null) min = Math.min(min, value);
+    return min;
+  }
+
   /** Drops unread replies (e.g. late ones from a scenario that failed). */
   clearInbox(): void {
     for (const box of this.inbox) box.length = 0;
+    this.progress.fill(null);
   }
 
   async close(): Promise<void> {

@@ -13,7 +13,13 @@ import type { Transport } from './ipc.js';
 import { HEADER_BYTES, makeTemplate, writeHeader } from './payload.js';
 import { clientHeaderLength, encodeClientFrame, HEARTBEAT_FRAME, maskInPlace, openWebSocket, writeClientHeader } from './ws-client.js';
 
-export type Pace = { kind: 'paced'; bitsPerSecond: number } | { kind: 'saturate' };
+/**
+ * `saturate` sends as fast as the socket takes it, but stays at most `windowBytes` ahead of the
+ * slowest reading receiver (end-to-end flow control, given by `progress()`): the same
+ * throttle for every server under test, so a server that never pushes back on its publisher
+ * (like ours: a live publisher is never slowed) is measured at the rate its receivers sustain.
+ */
+export type Pace = { kind: 'paced'; bitsPerSecond: number } | { kind: 'saturate'; windowBytes?: number };
 
 export interface PublishResult {
   sent: number;
@@ -129,7 +135,7 @@ export class Publisher {
   }
 
   /** Publishes for durationMs (bounded) and reports what was sent. */
-  async run(pace: Pace, durationMs: number, measureFromNs: bigint): Promise<PublishResult> {
+  async run(pace: Pace, durationMs: number, measureFromNs: bigint, progress: () => number = () => Infinity): Promise<PublishResult> {
     const res: PublishResult = {
       sent: 0,
       bytes: 0,
@@ -168,10 +174,15 @@ export class Publisher {
         sendOne(); // live stream: never wait on backpressure, keep the schedule
       }
     } else {
+      const window = Math.max(1, Math.ceil((pace.windowBytes ?? Infinity) / this.opts.messageBytes));
       while (!this.closed && performance.now() < endAt) {
+        if (res.sent - progress() > window) {
+          await sleepMs(1);
+          continue;
+        }
         let batch = 0;
         let ok = true;
-        while (ok && batch++ < SATURATE_BATCH) ok = sendOne();
+        while (ok && batch++ < SATURATE_BATCH && res.sent - progress() <= window) ok = sendOne();
         if (!ok) await this.drainOrTimeout(endAt);
         else await new Promise<void>((r) => setImmediate(r));
       }

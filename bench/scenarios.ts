@@ -33,6 +33,8 @@ export type ScenarioSpec =
 
 const MBIT = 1_000_000;
 const KIB = 1024;
+/** How far (c) and (d) may run ahead of their slowest receiver: about what the TCP relay buffers. */
+const SATURATE_WINDOW = 8 * 1024 * KIB;
 
 /**
  * The issue's scenarios. `scale` multiplies the built-in receiver counts of a-f for quick
@@ -48,8 +50,8 @@ export function scenarioSpecs(scale: number, scaleSteps: number[], idleReceivers
     'a-tcp': { id: 'a-tcp', title: `plain-TCP twin of (a)`, transport: 'tcp', ...a },
     b: { id: 'b', title: `${n(1000)} receivers x 2 Mbit/s, 32 KiB`, transport: 'ws', ...b },
     'b-tcp': { id: 'b-tcp', title: `plain-TCP twin of (b)`, transport: 'tcp', ...b },
-    c: { id: 'c', title: `saturate, ${n(50)} receivers, 64 KiB`, kind: 'stream', transport: 'ws', receivers: n(50), pace: { kind: 'saturate' }, messageBytes: 64 * KIB, pausedReceivers: 0 },
-    d: { id: 'd', title: `plain-TCP baseline, saturate, ${n(50)} readers, 64 KiB`, kind: 'stream', transport: 'tcp', receivers: n(50), pace: { kind: 'saturate' }, messageBytes: 64 * KIB, pausedReceivers: 0 },
+    c: { id: 'c', title: `saturate, ${n(50)} receivers, 64 KiB`, kind: 'stream', transport: 'ws', receivers: n(50), pace: { kind: 'saturate', windowBytes: SATURATE_WINDOW }, messageBytes: 64 * KIB, pausedReceivers: 0 },
+    d: { id: 'd', title: `plain-TCP baseline, saturate, ${n(50)} readers, 64 KiB`, kind: 'stream', transport: 'tcp', receivers: n(50), pace: { kind: 'saturate', windowBytes: SATURATE_WINDOW }, messageBytes: 64 * KIB, pausedReceivers: 0 },
     e: { id: 'e', title: `${idleReceivers} idle receivers (RSS per receiver)`, kind: 'idle', receivers: idleReceivers },
     f: { id: 'f', title: `(a) with 1 of ${n(200)} receivers paused`, kind: 'stream', transport: 'ws', receivers: n(200), pace: { kind: 'paced', bitsPerSecond: 4 * MBIT }, messageBytes: 64 * KIB, pausedReceivers: 1 },
     // TODO(issue: GOP cache): measure the cost of parsing/keeping GOP boundaries for join-time
@@ -249,7 +251,7 @@ export async function runStream(ctx: RunContext, spec: StreamSpec): Promise<{ st
     }, warmupMs);
     let published: PublishResult;
     try {
-      published = await pub.run(spec.pace, (ctx.durationS + ctx.warmupS) * 1000, fromNs);
+      published = await pub.run(spec.pace, (ctx.durationS + ctx.warmupS) * 1000, fromNs, () => ctx.pool.minProgress());
     } finally {
       clearTimeout(measureTimer);
     }

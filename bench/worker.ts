@@ -23,6 +23,7 @@ import { MessageAssembler, makeTemplate } from './payload.js';
 import { encodeClientFrame, HEARTBEAT_FRAME, openWebSocket } from './ws-client.js';
 
 const HEARTBEAT_MS = 10_000;
+const PROGRESS_MS = 5;
 const MAX_TEXT = 256;
 
 /** Per-scenario state shared by the receivers of this worker. */
@@ -303,6 +304,15 @@ function main(): void {
     const frame = HEARTBEAT_FRAME();
     for (const r of session.receivers) if (r.open) r.socket?.write(frame);
   }, HEARTBEAT_MS);
+
+  // Flow-control feedback for the saturating publisher (cheap: one small IPC message per tick).
+  const progress = setInterval(() => {
+    if (session === null) return;
+    let minOk: number | null = null;
+    for (const r of session.receivers) if (r.open && !r.paused) minOk = minOk === null ? r.okMessages : Math.min(minOk, r.okMessages);
+    send({ type: 'progress', minOk });
+  }, PROGRESS_MS);
+  progress.unref();
 
   process.on('disconnect', () => process.exit(0)); // parent gone: never linger
   process.on('message', (raw: WorkerCommand) => {

@@ -18,7 +18,7 @@ const NO_CHUNKS: readonly Uint8Array[] = [];
  * channel's receivers, so a small socket share keeps memory proportional to the stream, not
  * to receivers × MAX_RECEIVER_BUFFER_MB, when many receivers fall behind at once.
  */
-export const SOCKET_HIGH_WATER_BYTES = 1024 * 1024;
+export const SOCKET_HIGH_WATER_BYTES = 256 * 1024;
 
 /**
  * One receive / receive-clear-cache / probe connection of a channel.
