@@ -121,6 +121,25 @@ function evaluateRep(results: ScenarioResult[]): TargetResult[] {
   const scale = by.get('scale')?.scale;
   if (scale) add('scale: largest receivers at 2 Mbit/s with zero loss, p99 < 50 ms', scale.best !== null ? 'PASS' : 'MISS', `best ${scale.best ?? 'none'}; steps: ${scale.steps.map((s) => `${s.receivers}=${s.pass ? 'ok' : s.why}`).join(', ')}`);
 
+  const parse = by.get('g')?.parse;
+  if (parse) {
+    const a = by.get('a');
+    // (a) is 200 receivers at 4 Mbit/s; the server's fan-out work grows with the bytes, so a
+    // stream at R Mbit/s to the same receivers costs about (a) x R/4.
+    const aCpu = a?.stream && a.server ? a.server.cpuPercent : undefined;
+    for (const c of parse) {
+      const label = `(g) ${c.container} at ${c.targetMbps} Mbit/s (actual ${c.actualMbps.toFixed(1)})`;
+      const cost = `parsing adds ${c.extraCorePercent.toFixed(3)}% of a core (media path ${c.mediaCorePercent.toFixed(3)}%, opaque ${c.opaqueCorePercent.toFixed(3)}%)`;
+      if (aCpu === undefined) {
+        add(`${label}: parsing cost`, 'INFO', `${cost}; run (a) too for the < 5% target`);
+        continue;
+      }
+      const serverCpu = (aCpu * c.actualMbps) / 4;
+      const share = (c.extraCorePercent / serverCpu) * 100;
+      add(`${label}: < 5% more server CPU than opaque`, share < 5 ? 'PASS' : 'MISS', `${cost} = ${share.toFixed(2)}% of the server CPU for that stream to (a)'s 200 receivers (${serverCpu.toFixed(2)}% of a core)`);
+    }
+  }
+
   for (const r of results) if (r.error) add(`(${r.id}) ran`, 'MISS', `error: ${r.error.split('\n')[0]}`);
   return out;
 }
@@ -209,8 +228,11 @@ export function formatTable(results: ScenarioResult[]): string {
       rows.push([name(r), `${r.idle.receiversConnected}/${r.idle.receiversConnected + r.idle.connectFailed}`, f1(r.idle.connectMs / 1000, 2), '-', '-', '-', '-', '-', '-', `${f1(r.idle.rssPerReceiverKb, 2)} KiB/rcv`, f1(r.server?.cpuPercent, 0), '-', f1(r.server?.peakRssMb, 1), f1(r.generatorCpuPercent, 0), '-']);
     } else if (r.scale) {
       rows.push([name(r), `best ${r.scale.best ?? 'none'}`, ...Array<string>(header.length - 2).fill('')]);
+    } else if (r.parse) {
+      const worst = Math.max(...r.parse.map((c) => c.extraCorePercent));
+      rows.push([name(r), `parse +${worst.toFixed(3)}% core`, ...Array<string>(header.length - 2).fill('')]);
     } else {
-      rows.push([name(r), r.error ? 'ERROR (see notes)' : 'skipped (TODO)', ...Array<string>(header.length - 2).fill('')]);
+      rows.push([name(r), r.error ? 'ERROR (see notes)' : '-', ...Array<string>(header.length - 2).fill('')]);
     }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

@@ -7,6 +7,8 @@
 import { randomInt } from 'node:crypto';
 import { Histogram } from './histogram.js';
 import type { ConnectedReply, StatsReply, TeardownReply, Transport } from './ipc.js';
+import { measureParseCost } from './parse-cost.js';
+import type { ParseCostCase } from './parse-cost.js';
 import type { WorkerPool } from './pool.js';
 import { cpuPercent, machineBusySeconds, ProcSampler } from './proc-sampler.js';
 import { Publisher, type Pace, type PublishResult } from './publisher.js';
@@ -29,7 +31,7 @@ export type ScenarioSpec =
   | (StreamSpec & { id: ScenarioId; title: string })
   | { id: ScenarioId; title: string; kind: 'idle'; receivers: number }
   | { id: ScenarioId; title: string; kind: 'scale'; transport: Transport; steps: number[]; bitsPerSecond: number; messageBytes: number; p99LimitMs: number }
-  | { id: ScenarioId; title: string; kind: 'todo'; note: string };
+  | { id: ScenarioId; title: string; kind: 'parse' };
 
 const MBIT = 1_000_000;
 const KIB = 1024;
@@ -54,10 +56,7 @@ export function scenarioSpecs(scale: number, scaleSteps: number[], idleReceivers
     d: { id: 'd', title: `plain-TCP baseline, saturate, ${n(50)} readers, 64 KiB`, kind: 'stream', transport: 'tcp', receivers: n(50), pace: { kind: 'saturate', windowBytes: SATURATE_WINDOW }, messageBytes: 64 * KIB, pausedReceivers: 0 },
     e: { id: 'e', title: `${idleReceivers} idle receivers (RSS per receiver)`, kind: 'idle', receivers: idleReceivers },
     f: { id: 'f', title: `(a) with 1 of ${n(200)} receivers paused`, kind: 'stream', transport: 'ws', receivers: n(200), pace: { kind: 'paced', bitsPerSecond: 4 * MBIT }, messageBytes: 64 * KIB, pausedReceivers: 1 },
-    // TODO(issue: GOP cache): measure the cost of parsing/keeping GOP boundaries for join-time
-    // replay once the server implements it. Hook: a stream scenario whose receivers join
-    // mid-stream against a server started without `--gop-cache-size-mb 0`.
-    g: { id: 'g', title: 'GOP-cache parsing cost', kind: 'todo', note: 'not implemented yet (later issue)' },
+    g: { id: 'g', title: 'GOP-cache parsing cost: WebM and FLV at 4 and 20 Mbit/s vs opaque', kind: 'parse' },
     scale: { id: 'scale', title: 'largest receiver count at 2 Mbit/s, 32 KiB with zero loss and p99 < 50 ms', transport: 'ws', ...search },
     'scale-tcp': { id: 'scale-tcp', title: 'plain-TCP twin of the scale search', transport: 'tcp', ...search },
   };
@@ -152,6 +151,7 @@ export interface ScenarioResult {
   stream?: StreamResult;
   idle?: { receiversConnected: number; connectFailed: number; firstConnectError: string | null; connectMs: number; rssPerReceiverKb: number; rssBeforeMb: number; rssAfterMb: number };
   scale?: { steps: Array<{ receivers: number; pass: boolean; why: string; p99Ms: number; missing: number }>; best: number | null };
+  parse?: ParseCostCase[];
   error?: string;
   notes: string[];
 }
@@ -373,11 +373,10 @@ async function runIdle(ctx: RunContext, receivers: number): Promise<Pick<Scenari
 export async function runScenario(ctx: RunContext, spec: ScenarioSpec): Promise<ScenarioResult> {
   const base: ScenarioResult = { id: spec.id, rep: 1, title: spec.title, kind: spec.kind, transport: null, server: null, generatorCpuPercent: null, notes: [] };
   try {
-    if (spec.kind !== 'todo' && ctx.quietWaitS > 0) await waitForQuiet(ctx);
+    if (ctx.quietWaitS > 0) await waitForQuiet(ctx);
     switch (spec.kind) {
-      case 'todo':
-        base.notes.push(spec.note);
-        return base;
+      case 'parse':
+        return { ...base, parse: await measureParseCost(ctx.log) };
       case 'stream': {
         const r = await runStream(ctx, spec);
         return { ...base, transport: spec.transport, ...r };

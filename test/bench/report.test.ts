@@ -84,11 +84,12 @@ t.test('(e) idle receivers: RSS per receiver against 10 KiB', async (t) => {
 t.test('cpu cost per GB and the table', async (t) => {
   const r = result('c', 1, stream({ mbps: 8000 }), 100);
   t.equal(cpuSecondsPerGB(r), 1, '100% of a core for 1 GB/s is 1 CPU-second per GB');
-  const table = formatTable([r, { id: 'g', rep: 1, title: 'g', kind: 'todo', transport: null, server: null, generatorCpuPercent: null, notes: ['later'] }]);
+  const parse = [{ container: 'webm' as const, targetMbps: 4, actualMbps: 4.1, mediaSeconds: 10, extraCorePercent: 0.012, mediaCorePercent: 0.05, opaqueCorePercent: 0.038 }];
+  const table = formatTable([r, { id: 'g', rep: 1, title: 'g', kind: 'parse', transport: null, server: null, generatorCpuPercent: null, notes: ['later'], parse }]);
   const lines = table.split('\n');
   t.equal(lines.length, 4, 'header, rule and one row per result');
   t.match(lines[2], /^c\s+10\/10/);
-  t.match(lines[3], /skipped \(TODO\)/);
+  t.match(lines[3], /parse \+0\.012% core/);
   t.ok(formatNotes([r]).some((n) => n.includes('published 100 msgs')));
 });
 
@@ -101,4 +102,15 @@ t.test('targets measured while the machine was busy are flagged', async (t) => {
   const quiet = result('a', 1, stream());
   quiet.server = { ...quiet.server!, otherCpuPercent: 5 };
   t.notMatch(evaluateTargets([quiet])[0]!.detail, /unreliable/);
+});
+
+t.test('(g) compares the parsing cost with the server CPU of (a) scaled to the stream rate', async (t) => {
+  const g = (extra: number): ScenarioResult => ({
+    id: 'g', rep: 1, title: 'g', kind: 'parse', transport: null, server: null, generatorCpuPercent: null, notes: [],
+    parse: [{ container: 'flv', targetMbps: 20, actualMbps: 20, mediaSeconds: 10, extraCorePercent: extra, mediaCorePercent: extra + 0.1, opaqueCorePercent: 0.1 }],
+  });
+  // (a): 4% of a core at 4 Mbit/s, so a 20 Mbit/s stream costs about 20%; 5% of that is 1%.
+  t.equal(verdictOf(evaluateTargets([result('a', 1, stream(), 4), g(0.9)]), '(g)'), 'PASS');
+  t.equal(verdictOf(evaluateTargets([result('a', 1, stream(), 4), g(1.1)]), '(g)'), 'MISS');
+  t.equal(verdictOf(evaluateTargets([g(0.9)]), '(g)'), 'INFO', 'without (a) only the absolute cost is reported');
 });
