@@ -2,6 +2,7 @@ import type uWS from 'uWebSockets.js';
 import { AdminServer } from './api/admin-server.js';
 import { send } from './api/http.js';
 import { publicStreams } from './api/snapshot.js';
+import { BridgeManager } from './bridge/index.js';
 import type { Config } from './config/index.js';
 import type { Logger } from './log/logger.js';
 import { silentLogger } from './log/logger.js';
@@ -16,12 +17,16 @@ export class Application {
   private constructor(
     readonly stream: StreamServer,
     readonly admin: AdminServer | undefined,
+    /** The RTMP/HLS bridges and recordings, when configured. */
+    readonly bridges: BridgeManager | undefined,
   ) {}
 
   /** Throws ConfigError for inconsistent settings, Error when a port cannot be listened on. */
   static async start(config: Config, options: StreamServerOptions = {}): Promise<Application> {
     const logger: Logger = options.logger ?? silentLogger;
     let server: StreamServer | undefined = undefined;
+    // ConfigError when an output needs ffmpeg and none runs; logs which ffmpeg is used.
+    const bridges = await BridgeManager.create(config, logger);
     const publicList = (app: uWS.TemplatedApp): void => {
       app.get('/streams', (res) => {
         send(res, { status: 200, body: { streams: server === undefined ? [] : publicStreams(server) }, headers: { 'Access-Control-Allow-Origin': '*' } });
@@ -29,9 +34,11 @@ export class Application {
     };
     const routes = (app: uWS.TemplatedApp): void => {
       if (config.publicStreamList) publicList(app);
+      bridges?.routes(app);
       options.routes?.(app);
     };
-    server = new StreamServer(config, { ...options, logger, routes });
+    const publishObservers = [...(options.publishObservers ?? []), ...(bridges === undefined ? [] : [bridges])];
+    server = new StreamServer(config, { ...options, logger, routes, publishObservers });
     const admin = config.adminAddress === null ? undefined : new AdminServer(server, config.adminAddress, config.adminToken, logger);
     try {
       await server.listen();
@@ -41,7 +48,7 @@ export class Application {
       await server.close();
       throw error;
     }
-    return new Application(server, admin);
+    return new Application(server, admin, bridges);
   }
 
   async close(): Promise<void> {

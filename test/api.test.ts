@@ -190,6 +190,7 @@ t.test('/metrics parses as Prometheus text and its counters move', async (t) => 
   t.equal(after.get('wss_upgrades_refused_total{reason="ALREADY_PUBLISHING",status="403"}'), 1);
   t.equal(after.get('wss_upgrades_refused_total{reason="INVALID_CHANNEL",status="404"}'), 1);
   t.equal(after.get('wss_cache_bytes'), 4096 + 16);
+  t.equal(after.get('wss_bridge_restarts'), 0, 'no bridge configured');
   t.equal(after.get('wss_channel_receivers{channel="m"}'), 1, 'per-channel series when enabled');
   await publisher.close();
   await receiver.closed;

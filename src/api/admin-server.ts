@@ -1,11 +1,9 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import uWS from 'uWebSockets.js';
 import type { Registry } from 'prom-client';
 import type { Publisher } from '../channels/channel.js';
 import { keysMatch } from '../channels/channel.js';
 import type { ListenAddress } from '../config/parsers.js';
-import { findFfmpeg } from '../bridge/ffmpeg.js';
+import { ffmpegVersion, findFfmpeg } from '../bridge/ffmpeg.js';
 import { ControlClient } from '../coordinator/index.js';
 import type { Logger } from '../log/logger.js';
 import type { StreamServer } from '../server/stream-server.js';
@@ -171,14 +169,10 @@ export class AdminServer {
 
   private ffmpegInfo(): Promise<FfmpegInfo | null> {
     this.ffmpeg ??= (async () => {
-      const found = findFfmpeg();
+      // The same lookup as the bridge: FFMPEG_PATH from any config source, then PATH, then npm.
+      const found = findFfmpeg({ ...process.env, FFMPEG_PATH: this.server.config.ffmpegPath });
       if (found === undefined) return null;
-      try {
-        const { stdout } = await promisify(execFile)(found.path, ['-version'], { timeout: 5000 });
-        return { path: found.path, source: found.source, version: /ffmpeg version (\S+)/.exec(stdout)?.[1] ?? null };
-      } catch {
-        return { path: found.path, source: found.source, version: null };
-      }
+      return { path: found.path, source: found.source, version: await ffmpegVersion(found.path) };
     })();
     return this.ffmpeg;
   }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { bridgeSummary, isInternalReceiver } from '../bridge/index.js';
 import { ControlClient } from '../coordinator/index.js';
 import type { StreamServer } from '../server/stream-server.js';
 import { Rejections } from '../protocol/errors.js';
@@ -88,6 +89,17 @@ export function createMetrics(server: StreamServer): Registry {
     },
   });
 
+  new Gauge({
+    name: 'wss_bridge_restarts',
+    help: 'ffmpeg restarts of the bridges (RTMP, HLS) of the current publishing sessions.',
+    registers,
+    collect() {
+      let restarts = 0;
+      for (const channel of server.registry) for (const bridge of bridgeSummary(channel) ?? []) restarts += bridge.restarts;
+      this.set(restarts);
+    },
+  });
+
   const coordinator = server.authorizer instanceof ControlClient ? server.authorizer : undefined;
   new Gauge({
     name: 'wss_coordinator_connected',
@@ -114,7 +126,10 @@ export function createMetrics(server: StreamServer): Registry {
       registers,
       collect() {
         this.reset();
-        for (const channel of server.registry) this.set({ channel: channel.name }, channel.receivers.size);
+        for (const channel of server.registry) {
+          const viewers = [...channel.receivers].filter((receiver) => !isInternalReceiver(receiver)).length;
+          this.set({ channel: channel.name }, viewers);
+        }
       },
     });
     new Gauge({

@@ -1,4 +1,5 @@
 import type { Channel } from '../channels/channel.js';
+import { bridgeSummary, isInternalReceiver, recordingSummary } from '../bridge/index.js';
 import type { Receiver } from '../channels/receiver.js';
 import { describeConfig } from '../config/index.js';
 import { ControlClient, describeAuthorizer } from '../coordinator/index.js';
@@ -34,6 +35,8 @@ export function channelSummary(channel: Channel, rates: RateTracker<Publisher>):
   const receivers = { total: 0, live: 0, idle: 0, receive: 0, receiveClearCache: 0, probe: 0 };
   let bytesOut = 0;
   for (const receiver of channel.receivers) {
+    // The bridges' and recordings' own receivers are not viewers: they have their own fields.
+    if (isInternalReceiver(receiver)) continue;
     receivers.total++;
     if (receiver.currentState === 'idle') receivers.idle++;
     else receivers.live++;
@@ -55,8 +58,8 @@ export function channelSummary(channel: Channel, rates: RateTracker<Publisher>):
     bytesOut,
     cacheBytes: channel.cache.size,
     media: mediaInfo(channel),
-    bridge: null,
-    recording: null,
+    bridge: bridgeSummary(channel),
+    recording: recordingSummary(channel),
   };
 }
 
@@ -92,7 +95,7 @@ function receiverView(receiver: Receiver): ReceiverView {
 }
 
 export function channelDetail(channel: Channel, rates: RateTracker<Publisher>): ChannelSummary & { receiverList: ReceiverView[] } {
-  return { ...channelSummary(channel, rates), receiverList: [...channel.receivers].map(receiverView) };
+  return { ...channelSummary(channel, rates), receiverList: [...channel.receivers].filter((receiver) => !isInternalReceiver(receiver)).map(receiverView) };
 }
 
 export interface FfmpegInfo {
@@ -129,7 +132,8 @@ export function publicStreams(server: StreamServer): Array<{ channel: string; st
   for (const channel of server.registry) {
     const publisher = channel.publisher;
     if (publisher === undefined) continue;
-    streams.push({ channel: channel.name, startedAt: iso(publisher.startedAt), receivers: channel.receivers.size });
+    const receivers = [...channel.receivers].filter((receiver) => !isInternalReceiver(receiver)).length;
+    streams.push({ channel: channel.name, startedAt: iso(publisher.startedAt), receivers });
   }
   return streams;
 }

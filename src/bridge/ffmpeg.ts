@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import { delimiter, join } from 'node:path';
@@ -48,4 +49,23 @@ function isExecutable(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+const versions = new Map<string, Promise<string | null>>();
+
+/**
+ * The version an ffmpeg binary reports (`ffmpeg -version`, e.g. `4.1` or `6.0-1`), or null
+ * when it cannot be run. Probed once per path (bounded to 10 s) and cached.
+ */
+export function ffmpegVersion(path: string): Promise<string | null> {
+  let version = versions.get(path);
+  if (version === undefined) {
+    version = new Promise((resolve) => {
+      execFile(path, ['-hide_banner', '-version'], { timeout: 10_000, maxBuffer: 1024 * 1024 }, (error, stdout) => {
+        resolve(error === null ? (/ffmpeg version (\S+)/.exec(stdout)?.[1] ?? 'unknown') : null);
+      });
+    });
+    versions.set(path, version);
+  }
+  return version;
 }

@@ -3,6 +3,7 @@
 
 import { parseBoolean, parseIpList, parseListenAddress, parseNumber, parseString, parseWebSocketUrl } from './parsers.js';
 import type { IpList } from './parsers.js';
+import { parseArgList, parseBitrate, parseRtmpTemplate } from '../bridge/settings-parsers.js';
 
 export interface SettingDefinition<T> {
   /** Environment variable name. */
@@ -271,6 +272,109 @@ export const settings = {
     env: 'DISABLE_TEST_CLIENT',
     default: 'NO',
     description: 'Do not serve the browser test page at `/` (YES/NO).',
+    parse: parseBoolean,
+  }),
+  // Bridge (RTMP push, HLS) and recording: see docs/bridge.md.
+  ffmpegPath: setting({
+    env: 'FFMPEG_PATH',
+    default: '',
+    description: 'The ffmpeg binary for the bridge and RECORD_REMUX; empty uses `ffmpeg` on the PATH, else the one of `@ffmpeg-installer/ffmpeg`.',
+    parse: parseString,
+  }),
+  bridgeRtmpUrl: setting({
+    env: 'BRIDGE_RTMP_URL',
+    default: '',
+    description:
+      'Push every published channel to this RTMP URL (FLV), a template with `{channel}` and `{streamId}`, e.g. `rtmp://127.0.0.1/live/{channel}`; empty: no RTMP push. Secret (it usually holds a stream key).',
+    parse: parseRtmpTemplate,
+    secret: true,
+  }),
+  bridgeHls: setting({
+    env: 'BRIDGE_HLS',
+    default: 'NO',
+    description: 'Write every published channel as HLS to HLS_DIR and serve it at `/hls/<channel>/index.m3u8` (YES/NO).',
+    parse: parseBoolean,
+  }),
+  hlsDir: setting({
+    env: 'HLS_DIR',
+    default: '',
+    description: 'Where HLS playlists and segments are written, one folder per channel; empty: `ws-stream-server-hls` in the system temp folder.',
+    parse: parseString,
+  }),
+  hlsSegmentSeconds: setting({
+    env: 'HLS_SEGMENT_SECONDS',
+    default: '2',
+    description: 'Target HLS segment length in seconds (segments are cut at keyframes).',
+    parse: (raw) => parseNumber(raw, { min: 0.5, max: 60 }),
+  }),
+  hlsListSize: setting({
+    env: 'HLS_LIST_SIZE',
+    default: '6',
+    description: 'Segments listed in the HLS playlist; older segments are deleted.',
+    parse: (raw) => parseNumber(raw, { integer: true, min: 1, max: 1000 }),
+  }),
+  hlsKeepAfterEnd: setting({
+    env: 'HLS_KEEP_AFTER_END',
+    default: 'NO',
+    description: 'Keep a channel\'s HLS files when its stream ends (until it is published again) (YES/NO).',
+    parse: parseBoolean,
+  }),
+  bridgeVideoBitrate: setting({
+    env: 'BRIDGE_VIDEO_BITRATE',
+    default: '2500k',
+    description: 'Video bitrate when the bridge transcodes to H.264 (e.g. `2500k`, `4M`).',
+    parse: parseBitrate,
+  }),
+  bridgeMaxHeight: setting({
+    env: 'BRIDGE_MAX_HEIGHT',
+    default: '0',
+    description: 'Scale video taller than this down (aspect kept, never up) when bridging; 0 keeps the size. Forces a transcode of taller H.264.',
+    parse: (raw) => {
+      const height = parseNumber(raw, { integer: true, min: 0, max: 4320 });
+      if (height % 2 !== 0) throw new Error(`${raw} is odd (H.264 needs an even height)`);
+      return height;
+    },
+  }),
+  bridgeFps: setting({
+    env: 'BRIDGE_FPS',
+    default: '0',
+    description: 'Output frame rate of the bridge (forces a video transcode); 0 keeps the source rate.',
+    parse: (raw) => parseNumber(raw, { min: 0, max: 240 }),
+  }),
+  bridgeExtraArgs: setting({
+    env: 'BRIDGE_EXTRA_ARGS',
+    default: '',
+    description: 'Extra ffmpeg output options for the bridge, inserted before `-f` (quote with \'…\' or "…"; never run through a shell). For experts.',
+    parse: parseArgList,
+  }),
+  bridgeMaxRestarts: setting({
+    env: 'BRIDGE_MAX_RESTARTS',
+    default: '5',
+    description: 'Restarts of a stream\'s ffmpeg allowed within a minute (backoff 1 s, 2 s, 4 s … 30 s); past that the bridge gives up on that stream.',
+    parse: (raw) => parseNumber(raw, { integer: true, min: 0, max: 1000 }),
+  }),
+  bridgeBufferMb: setting({
+    env: 'BRIDGE_BUFFER_MB',
+    default: '8',
+    description: 'Data waiting for ffmpeg\'s stdin (or a recording\'s disk) per stream, in MiB; past it the stream skips to the next keyframe (opaque streams: ffmpeg is restarted).',
+    parse: (raw) => parseNumber(raw, { min: 1 / MiB, max: 1024 }),
+  }),
+  recordDir: setting({
+    env: 'RECORD_DIR',
+    default: '',
+    description: 'Record every publishing session as-is to `RECORD_DIR/<channel>/<UTC start>_<streamId>.<ext>`; empty: no recording.',
+    parse: parseString,
+  }),
+  recordMaxSizeMb: setting({
+    env: 'RECORD_MAX_SIZE_MB',
+    default: '0',
+    description: 'Roll a recording to a new part file past this size, in MiB, at the next keyframe; 0: no limit.',
+    parse: (raw) => parseNumber(raw, { min: 0, max: 1024 * 1024 }),
+  }),
+  recordRemux: setting({
+    env: 'RECORD_REMUX',
+    default: 'NO',
+    description: 'After a WebM recording ends, remux it with ffmpeg (`-c copy`) to add its duration and cues (YES/NO).',
     parse: parseBoolean,
   }),
 } as const;
