@@ -171,7 +171,9 @@ export class MsePlayer {
       open: () => {
         if (!this.started) {
           this.phase = 'waiting';
-          this.message = `Connected; waiting for a publisher on “${channel}”…`;
+          // Keep saying why the last stream stopped while waiting for the next one.
+          const previous = this.lastEnd === undefined ? '' : `${this.lastEnd} `;
+          this.message = `${previous}Connected; waiting for a publisher on “${channel}”…`;
         }
         this.reconnects = 0;
         this.changed();
@@ -197,6 +199,7 @@ export class MsePlayer {
     // Publisher ended, network trouble, too slow, server restarting: reconnect and wait for the
     // next stream, which begins with its own header.
     const delay = closed.code === 1000 ? 500 : Math.min(10_000, 1000 * 2 ** this.reconnects);
+    this.lastEnd = closed.explanation;
     this.reconnects++;
     this.message = `${closed.explanation} Reconnecting in ${(delay / 1000).toFixed(1)} s…`;
     if (this.phase !== 'playing') this.phase = 'waiting';
@@ -205,6 +208,9 @@ export class MsePlayer {
       if (!this.stopped && this.socket === undefined) this.connect();
     }, delay);
   }
+
+  /** Why the previous connection ended, shown until the next stream's data arrives. */
+  private lastEnd: string | undefined;
 
   /** Starts again from a clean point: a new connection gets the stream header and a keyframe. */
   private resync(reason: string): void {
@@ -229,6 +235,7 @@ export class MsePlayer {
 
   private receive(bytes: Uint8Array): void {
     const now = performance.now();
+    this.lastEnd = undefined;
     this.receivedBytes += bytes.length;
     this.samples.push({ at: now, bytes: bytes.length });
     if (this.lastArrival !== undefined) this.chunkInterval = 0.8 * this.chunkInterval + 0.2 * Math.min(2000, now - this.lastArrival);

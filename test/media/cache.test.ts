@@ -12,10 +12,14 @@ import type { SampleName } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
-/** A socket whose buffer fills until the test drains it (a paused, then resumed, client). */
+/**
+ * A socket whose buffer fills until the test drains it (a paused, then resumed, client), or,
+ * with `reading`, one whose client reads everything at once.
+ */
 class FakeSocket implements ClientSocket {
   readonly received: Uint8Array[] = [];
   buffered = 0;
+  constructor(private readonly reading = false) {}
   closedWith: [number, string] | undefined;
   texts: string[] = [];
   sendBinary(data: Uint8Array): void {
@@ -26,7 +30,7 @@ class FakeSocket implements ClientSocket {
     this.texts.push(text);
   }
   bufferedAmount(): number {
-    return this.buffered;
+    return this.reading ? 0 : this.buffered;
   }
   close(code: number, reason: string): void {
     this.closedWith ??= [code, reason];
@@ -98,7 +102,7 @@ t.test('a late joiner with nothing cached gets the init, then starts at the next
     channel.startPublishing(publisher);
     const half = Math.floor(chunks.length / 2);
     publishAll(channel, chunks.slice(0, half));
-    const socket = new FakeSocket();
+    const socket = new FakeSocket(true);
     const receiver = new Receiver(info(1), 'receive', socket, 16 * MiB);
     channel.addReceiver(receiver);
     t.ok(receiver.waitingForKeyframe, `${name}: waiting for a keyframe`);
@@ -215,12 +219,12 @@ t.test('garbage after a valid start: the cache degrades to the byte FIFO, receiv
   const chunks = cut(stream, randomChunkSizes(stream.length, 53, 16 * 1024));
   const channel = new Channel('c', new MediaCache({ capacityBytes: 256 * MiB }));
   channel.startPublishing(publisher);
-  const early = new FakeSocket();
+  const early = new FakeSocket(true);
   channel.addReceiver(new Receiver(info(1), 'receive', early, 16 * MiB));
   publishAll(channel, chunks);
   t.match(channel.media, { container: 'opaque', degradedFrom: 'webm', error: /^webm at byte \d+/ });
   t.ok(concat(early.received).equals(stream), 'a receiver that was there gets every byte');
-  const late = new FakeSocket();
+  const late = new FakeSocket(true);
   channel.addReceiver(new Receiver(info(2), 'receive', late, 16 * MiB));
   const backlog = concat(late.received);
   t.ok(backlog.subarray(-garbage.length).equals(garbage), 'a late joiner gets the byte FIFO (the garbage included)');
