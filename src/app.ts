@@ -1,6 +1,6 @@
 import type uWS from 'uWebSockets.js';
 import { AdminServer } from './api/admin-server.js';
-import { send } from './api/http.js';
+import { send } from './server/http-response.js';
 import { publicStreams } from './api/snapshot.js';
 import { BridgeManager } from './bridge/index.js';
 import type { Config } from './config/index.js';
@@ -29,7 +29,7 @@ export class Application {
     const bridges = await BridgeManager.create(config, logger);
     const publicList = (app: uWS.TemplatedApp): void => {
       app.get('/streams', (res) => {
-        send(res, { status: 200, body: { streams: server === undefined ? [] : publicStreams(server) }, headers: { 'Access-Control-Allow-Origin': '*' } });
+        send(res, { status: 200, body: { streams: server === undefined ? [] : publicStreams(server) }, headers: { 'Cache-Control': 'no-store', 'Access-Control-Allow-Origin': '*' } });
       });
     };
     const routes = (app: uWS.TemplatedApp): void => {

@@ -7,8 +7,10 @@ import { ffmpegVersion, findFfmpeg } from '../bridge/ffmpeg.js';
 import { ControlClient } from '../coordinator/index.js';
 import type { Logger } from '../log/logger.js';
 import type { StreamServer } from '../server/stream-server.js';
-import { BodyTooLarge, readBody, send } from './http.js';
-import type { HttpAnswer } from './http.js';
+import { BodyTooLarge, readBody } from './http.js';
+import { send } from '../server/http-response.js';
+import { listenExclusive } from '../server/listen.js';
+import type { HttpAnswer } from '../server/http-response.js';
 import { createMetrics } from './metrics.js';
 import { RateTracker } from './rates.js';
 import { channelDetail, channelSummary, serverSummary } from './snapshot.js';
@@ -27,6 +29,8 @@ interface Route {
 }
 
 const BODY_LIMIT = 16 * 1024;
+/** Admin answers describe the present moment: never cached. */
+const NO_STORE = { 'Cache-Control': 'no-store' };
 const notFound = (what = 'Not found'): HttpAnswer => ({ status: 404, body: { error: what } });
 
 /**
@@ -67,10 +71,7 @@ export class AdminServer {
   }
 
   listen(): void {
-    let socket: uWS.us_listen_socket | false = false;
-    this.app.listen(this.address.host, this.address.port, (listening) => {
-      socket = listening;
-    });
+    const socket = listenExclusive(this.app, this.address.host, this.address.port);
     if (socket === false) throw new Error(`Cannot listen on ${this.address.host}:${this.address.port} (ADMIN_ADDRESS): address in use or not available`);
     this.listenSocket = socket;
     this.listeningPort = uWS.us_socket_local_port(socket);
@@ -101,7 +102,7 @@ export class AdminServer {
     let aborted = false;
     res.onAborted(() => (aborted = true));
     const answer = (reply: HttpAnswer, headOnly = false): void => {
-      if (!aborted) send(res, reply, headOnly);
+      if (!aborted) send(res, { ...reply, headers: { ...NO_STORE, ...reply.headers } }, headOnly);
     };
 
     if (this.token !== '' && !keysMatch(authorization, `Bearer ${this.token}`)) {

@@ -62,6 +62,16 @@ export function createMetrics(server: StreamServer): Registry {
       for (const [reason, count] of server.counters.refusedUpgrades) this.inc({ reason, status: String(statusOf.get(reason) ?? 0) }, count);
     },
   });
+  // Five counters read the same totals: compute them once per scrape (collect() calls of one
+  // scrape run in the same turn of the event loop).
+  let totals: ReturnType<StreamServer['traffic']> | undefined;
+  const scrapeTotals = (): ReturnType<StreamServer['traffic']> => {
+    if (totals === undefined) {
+      totals = server.traffic();
+      setImmediate(() => (totals = undefined));
+    }
+    return totals;
+  };
   const traffic = (name: string, help: string, pick: (totals: ReturnType<StreamServer['traffic']>) => number): void => {
     new Counter({
       name,
@@ -69,7 +79,7 @@ export function createMetrics(server: StreamServer): Registry {
       registers,
       collect() {
         this.reset();
-        this.inc(pick(server.traffic()));
+        this.inc(pick(scrapeTotals()));
       },
     });
   };
@@ -85,7 +95,7 @@ export function createMetrics(server: StreamServer): Registry {
     collect() {
       this.reset();
       this.inc({ action: 'closed' }, server.counters.receiversClosedSlow);
-      this.inc({ action: 'skipped' }, server.traffic().skips);
+      this.inc({ action: 'skipped' }, scrapeTotals().skips);
     },
   });
 

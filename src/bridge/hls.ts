@@ -3,7 +3,9 @@ import { mkdir, open, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type uWS from 'uWebSockets.js';
+import { Rejections } from '../protocol/errors.js';
 import { isValidId } from '../protocol/route.js';
+import { sendRejection } from '../server/http-response.js';
 import type { OutputTarget } from './args.js';
 import type { BridgeOutput } from './bridge.js';
 
@@ -99,9 +101,7 @@ export function registerHlsRoutes(app: uWS.TemplatedApp, root: string, idMaxLeng
 }
 
 function notFound(res: uWS.HttpResponse): void {
-  res.cork(() => {
-    res.writeStatus('404 Not Found').writeHeader('Content-Type', 'text/plain; charset=utf-8').writeHeader('Access-Control-Allow-Origin', '*').end('Not found.');
-  });
+  sendRejection(res, Rejections.NOT_FOUND, { 'Access-Control-Allow-Origin': '*' });
 }
 
 /** Serves a file: small ones read whole, large ones streamed as the client takes them. */

@@ -1,3 +1,5 @@
+import { Backoff } from '../coordinator/backoff.js';
+
 const MINUTE_MS = 60_000;
 
 export interface BackoffOptions {
@@ -16,13 +18,16 @@ export const DEFAULT_BACKOFF: BackoffOptions = { baseMs: 1_000, maxMs: 30_000 };
  */
 export class RestartPolicy {
   private granted: number[] = [];
-  private failuresInARow = 0;
+  /** Without jitter: a bridge restart is one process, not a crowd reconnecting at once. */
+  private readonly delays: Backoff;
 
   constructor(
     readonly maxPerMinute: number,
-    private readonly backoff: BackoffOptions = DEFAULT_BACKOFF,
+    backoff: BackoffOptions = DEFAULT_BACKOFF,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.delays = new Backoff(backoff.baseMs, backoff.maxMs, () => 1);
+  }
 
   /** Restarts granted within the last minute. */
   get recentRestarts(): number {
@@ -35,10 +40,8 @@ export class RestartPolicy {
     const now = this.now();
     this.granted = this.granted.filter((time) => now - time < MINUTE_MS);
     if (this.granted.length >= this.maxPerMinute) return undefined;
-    if (ranMs >= MINUTE_MS) this.failuresInARow = 0;
-    const delay = Math.min(this.backoff.baseMs * 2 ** this.failuresInARow, this.backoff.maxMs);
-    this.failuresInARow++;
+    if (ranMs >= MINUTE_MS) this.delays.reset();
     this.granted.push(now);
-    return delay;
+    return this.delays.next();
   }
 }

@@ -1,6 +1,7 @@
 // `publish --realtime`: sends a recorded FLV, MPEG-TS or WebM stream at the speed its own
 // timestamps say, like ffmpeg's -re. The readers below only find timestamps (FLV tag times,
 // MPEG-TS PCR or else PES PTS, WebM cluster timecode + block offset); they skip everything else.
+import { readPts } from '../media/mpegts.js';
 import { sniffContainer, SNIFF_BYTES } from '../media/sniff.js';
 
 /** A unit (tag, packet, block) that starts at `offset` in the chunk just pushed (negative: in an earlier chunk). */
@@ -127,9 +128,7 @@ class MpegTsReader extends IncrementalReader {
 
 /** A 33-bit 90 kHz clock: PCR base (6 bytes, first 33 bits), or PTS (5 bytes with marker bits). */
 function clock33(data: Uint8Array, at: number, pts = false): number {
-  if (pts) {
-    return ((data[at]! >> 1) & 0x07) * 2 ** 30 + data[at + 1]! * 2 ** 22 + (data[at + 2]! >> 1) * 2 ** 15 + data[at + 3]! * 2 ** 7 + (data[at + 4]! >> 1);
-  }
+  if (pts) return readPts(data, at);
   return data[at]! * 2 ** 25 + data[at + 1]! * 2 ** 17 + data[at + 2]! * 2 ** 9 + data[at + 3]! * 2 + (data[at + 4]! >> 7);
 }
 

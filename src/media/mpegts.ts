@@ -208,14 +208,14 @@ function registration(descriptors: Uint8Array): { type: TrackInfo['type']; codec
 function presentationTime(packet: Uint8Array, payload: number): number | undefined {
   if (payload + 14 > PACKET || packet[payload] !== 0 || packet[payload + 1] !== 0 || packet[payload + 2] !== 1) return undefined;
   if ((packet[payload + 7]! & 0x80) === 0) return undefined;
-  const p = payload + 9;
-  const pts =
-    ((packet[p]! >> 1) & 0x07) * 2 ** 30 +
-    (packet[p + 1]! << 22) +
-    ((packet[p + 2]! >> 1) << 15) +
-    (packet[p + 3]! << 7) +
-    (packet[p + 4]! >> 1);
-  return pts / 90;
+  return readPts(packet, payload + 9) / 90;
+}
+
+/** A PES timestamp (PTS or DTS): 33 bits of a 90 kHz clock in 5 bytes with marker bits. */
+export function readPts(data: Uint8Array, at: number): number {
+  return (
+    ((data[at]! >> 1) & 0x07) * 2 ** 30 + data[at + 1]! * 2 ** 22 + (data[at + 2]! >> 1) * 2 ** 15 + data[at + 3]! * 2 ** 7 + (data[at + 4]! >> 1)
+  );
 }
 
 function sameStreams(a: readonly Stream[], b: readonly Stream[]): boolean {

@@ -5,7 +5,7 @@ import type uWS from 'uWebSockets.js';
 import type { Config } from '../config/index.js';
 import { packageRoot, publicDir } from '../paths.js';
 import { Rejections } from '../protocol/errors.js';
-import type { UpgradeRejection } from '../protocol/errors.js';
+import { sendRejection } from './http-response.js';
 import { VERSION } from '../version.js';
 
 /** Plain HTTP: the test page at `/`, and precise answers for everything else. */
@@ -37,7 +37,7 @@ export class StaticRoutes {
     app.get('/_/:file', (res, req) => {
       const name = req.getParameter(0) ?? '';
       const body = this.asset(name);
-      if (body === undefined) return answer(res, Rejections.NOT_FOUND);
+      if (body === undefined) return sendRejection(res, Rejections.NOT_FOUND);
       res.cork(() => {
         res
           .writeHeader('Content-Type', ASSET_TYPES[extname(name)] ?? 'application/octet-stream')
@@ -49,8 +49,8 @@ export class StaticRoutes {
     app.any('/*', (res, req) => {
       const method = req.getMethod();
       const path = req.getUrl();
-      if (!isStreamPath(path)) return answer(res, Rejections.NOT_FOUND);
-      answer(res, method === 'get' ? Rejections.UPGRADE_REQUIRED : Rejections.METHOD_NOT_ALLOWED);
+      if (!isStreamPath(path)) return sendRejection(res, Rejections.NOT_FOUND);
+      sendRejection(res, method === 'get' ? Rejections.UPGRADE_REQUIRED : Rejections.METHOD_NOT_ALLOWED);
     });
   }
 
@@ -96,13 +96,4 @@ function testPageAssets(): Map<string, string> {
     // hls.js not installed: the HLS panel reports it cannot load
   }
   return assets;
-}
-
-export function answer(res: uWS.HttpResponse, rejection: UpgradeRejection): void {
-  res.cork(() => {
-    res
-      .writeStatus(`${rejection.status} ${rejection.reason}`)
-      .writeHeader('Content-Type', 'text/plain; charset=utf-8')
-      .end(rejection.body);
-  });
 }

@@ -15,7 +15,9 @@ import type { ConnectionKind, StreamRoute } from '../protocol/route.js';
 import { ServerCounters } from './counters.js';
 import { IpConnectionLimiter } from './ip-limiter.js';
 import type { ConnectionSlot } from './ip-limiter.js';
-import { StaticRoutes, answer as reject } from './static-routes.js';
+import { sendRejection } from './http-response.js';
+import { listenExclusive } from './listen.js';
+import { StaticRoutes } from './static-routes.js';
 import { CertificateError, CertificateWatcher, loadPair } from './tls-certificates.js';
 import type { CertificatePair, TlsFiles } from './tls-certificates.js';
 import { UwsClientSocket } from './uws-socket.js';
@@ -62,18 +64,6 @@ interface SocketData {
 
 type Ws = uWS.WebSocket<SocketData>;
 
-/** Listens synchronously; exclusive so a second server on the same port fails instead of sharing it. */
-function listenExclusive(app: uWS.TemplatedApp, host: string, port: number): uWS.us_listen_socket | false {
-  let result: uWS.us_listen_socket | false = false;
-  const done = (socket: uWS.us_listen_socket | false): void => {
-    result = socket;
-  };
-  // The host form has no options argument; a specific address is not shared by default.
-  if (host === '') app.listen(port, LISTEN_EXCLUSIVE_PORT, done);
-  else app.listen(host, port, done);
-  return result;
-}
-
 function tlsFilesOf(config: Config): TlsFiles | undefined {
   const { sslCert, sslKey, sslKeyPassphrase } = config;
   if (sslCert === '' && sslKey === '') return undefined;
@@ -95,9 +85,6 @@ function loadPairOrConfigError(files: TlsFiles): CertificatePair {
 
 /** The library's limits are 32-bit integers. */
 const INT32_MAX = 2 ** 31 - 1;
-
-/** Declared as a type-only enum in the typings, but a real number on the module object. */
-const LISTEN_EXCLUSIVE_PORT = (uWS as unknown as { LIBUS_LISTEN_EXCLUSIVE_PORT: uWS.ListenOptions }).LIBUS_LISTEN_EXCLUSIVE_PORT;
 
 /**
  * The uWebSockets.js side of the server: HTTP answers, upgrades, socket events, heartbeat and
@@ -418,7 +405,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
 
   private refuse(res: uWS.HttpResponse, rejection: UpgradeRejection): void {
     this.counters.refused(rejection.code);
-    reject(res, rejection);
+    sendRejection(res, rejection);
   }
 
   private upgrade(

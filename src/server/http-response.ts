@@ -1,0 +1,50 @@
+import type uWS from 'uWebSockets.js';
+import type { UpgradeRejection } from '../protocol/errors.js';
+
+/** Reason phrases for the statuses the server answers with. */
+const REASONS: Record<number, string> = {
+  200: 'OK',
+  204: 'No Content',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  426: 'Upgrade Required',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export interface HttpAnswer {
+  status: number;
+  /** Reason phrase; by default the standard one for the status. */
+  reason?: string;
+  /** A string is sent as is (with `contentType`, default text/plain); anything else as JSON. */
+  body?: unknown;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Writes a whole answer inside cork (uWebSockets.js needs that outside its own callbacks);
+ * with `headOnly` the body is left out but its length reported, as HEAD requires.
+ */
+export function send(res: uWS.HttpResponse, answer: HttpAnswer, headOnly = false): void {
+  const text = answer.body === undefined ? '' : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body, null, 2) + '\n';
+  const contentType = answer.contentType ?? (typeof answer.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8');
+  res.cork(() => {
+    res.writeStatus(`${answer.status} ${answer.reason ?? REASONS[answer.status] ?? ''}`.trim());
+    if (answer.body !== undefined) res.writeHeader('Content-Type', contentType);
+    for (const [name, value] of Object.entries(answer.headers ?? {})) res.writeHeader(name, value);
+    if (headOnly) res.endWithoutBody(Buffer.byteLength(text));
+    else res.end(text);
+  });
+}
+
+/** The plain-text answer to a refused request, as the Go server gives it. */
+export function sendRejection(res: uWS.HttpResponse, rejection: UpgradeRejection, headers?: Record<string, string>): void {
+  send(res, { status: rejection.status, reason: rejection.reason, body: rejection.body, ...(headers === undefined ? {} : { headers }) });
+}
