@@ -212,6 +212,11 @@ export class MsePlayer {
   /** Why the previous connection ended, shown until the next stream's data arrives. */
   private lastEnd: string | undefined;
 
+  /** While what was buffered plays out after a stream ended, the status still says it ended. */
+  private withLastEnd(status: string): string {
+    return this.lastEnd === undefined ? status : `${status}. ${this.lastEnd}`;
+  }
+
   /** Starts again from a clean point: a new connection gets the stream header and a keyframe. */
   private resync(reason: string): void {
     if (this.stopped) return;
@@ -479,10 +484,10 @@ export class MsePlayer {
     if (this.started && video.readyState >= 3 && !video.paused) {
       if (this.startupMs === undefined && video.currentTime > 0) this.startupMs = performance.now() - this.startedAt;
       this.phase = 'playing';
-      this.message = `Playing ${this.info === undefined ? '' : describeMedia(this.info)}`;
+      this.message = this.withLastEnd(`Playing ${this.info === undefined ? '' : describeMedia(this.info)}`);
     } else if (this.started && this.phase === 'playing') {
       this.phase = 'stalled';
-      this.message = 'Waiting for data…';
+      this.message = this.withLastEnd('Waiting for data…');
     }
     this.changed();
   }
