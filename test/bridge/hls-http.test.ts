@@ -1,10 +1,11 @@
 // The HTTP side of HLS, made for caches and CDNs: files written by hand (as ffmpeg names them),
 // answers checked header by header.
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { join } from 'node:path';
 import t from 'tap';
+import { HlsOutput } from '../../src/bridge/hls.js';
 import type { HlsAnswer } from '../../src/bridge/hls.js';
 import { scratchDir, startApp } from './helpers.js';
 
@@ -146,4 +147,31 @@ t.test('playlists and segments: cache headers, validators, 304, HEAD, CORS, 404 
     { method: 'GET', path: '/hls/show/index.m3u8', status: 200 },
   ]);
   t.ok(answers.some((answer) => answer.method === 'HEAD' && answer.path === '/hls/show/s1-0-5.ts' && answer.status === 304));
+});
+
+t.test('segment names: unique per session even at the same publishing time, and per ffmpeg start', async (t) => {
+  const root = scratchDir(t);
+  const settings = { segmentSeconds: 2, listSize: 4 };
+  const serially = (task: () => Promise<void>): Promise<void> => task();
+  const one = new HlsOutput(root, 'show', 'abc', settings, serially);
+  const other = new HlsOutput(root, 'show', 'abc', settings, serially);
+  await one.prepare(true);
+  await other.prepare(true);
+  const pattern = (output: HlsOutput): string => (output.target.kind === 'hls' ? output.target.segments : '');
+  t.match(pattern(one), /\/show\/abc[0-9a-f]{6}-0-%d\.ts$/);
+  t.not(pattern(one), pattern(other), 'two sessions of one millisecond (another server, a clock set back) never share names');
+  t.match(one.target, { append: false }, 'a first ffmpeg starts a new playlist');
+
+  // A restart with no playlist written yet starts one too; with one, continues it under new names.
+  await one.prepare(false);
+  t.match(one.target, { append: false });
+  t.match(pattern(one), /-1-%d\.ts$/);
+  const session = /\/(abc[0-9a-f]{6})-/.exec(pattern(one))![1]!;
+  writeFileSync(join(root, 'show', `${session}-1-0.ts`), 'listed');
+  writeFileSync(join(root, 'show', `${session}-1-1.ts`), 'cut short');
+  writeFileSync(join(root, 'show', 'index.m3u8'), playlist(2, 0, [`${session}-1-0.ts`]));
+  await one.prepare(false);
+  t.match(one.target, { append: true }, 'a restart continues the playlist left');
+  t.match(pattern(one), /-2-%d\.ts$/, 'under names no earlier ffmpeg used');
+  t.same(readdirSync(join(root, 'show')).sort(), [`${session}-1-0.ts`, 'index.m3u8'], 'the unlisted file was removed');
 });
