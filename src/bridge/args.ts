@@ -26,6 +26,8 @@ export type OutputTarget =
       readonly segments: string;
       readonly segmentSeconds: number;
       readonly listSize: number;
+      /** Continue the existing playlist (a restarted ffmpeg): ffmpeg marks the seam with a discontinuity. */
+      readonly append: boolean;
     };
 
 /** What happens to each kind of track: `none` when the stream has no such track. */
@@ -90,8 +92,9 @@ export function ffmpegArgs(plan: CodecPlan, settings: EncodeSettings, target: Ou
   } else {
     args.push(
       '-f', 'hls', '-hls_time', String(target.segmentSeconds), '-hls_list_size', String(target.listSize),
-      // append_list: a restarted ffmpeg continues the playlist (with a discontinuity) instead of starting over.
-      '-hls_flags', 'delete_segments+append_list', '-hls_segment_filename', target.segments, target.playlist,
+      // append_list: a restarted ffmpeg continues the playlist instead of starting over. Only
+      // then: ffmpeg starts every appending playlist with a discontinuity, even an empty one.
+      '-hls_flags', target.append ? 'delete_segments+append_list' : 'delete_segments', '-hls_segment_filename', target.segments, target.playlist,
     );
   }
   return args;

@@ -51,9 +51,11 @@ t.test('HLS: playlist and segments served over HTTP, old segments deleted, files
   const appearedAfter = (Date.now() - started) / 1000;
   t.ok(appearedAfter < 6, `the playlist appears within a few segment durations (${appearedAfter.toFixed(1)} s)`);
   t.equal(first.headers.get('content-type'), 'application/vnd.apple.mpegurl');
-  t.equal(first.headers.get('cache-control'), 'no-cache');
+  // 1 s segments: half the target duration is under HTTP's smallest max-age.
+  t.equal(first.headers.get('cache-control'), 'public, max-age=0');
   t.equal(first.headers.get('access-control-allow-origin'), '*');
   t.match(first.body.toString(), /^#EXTM3U\n[\s\S]*#EXT-X-TARGETDURATION:1\n/, 'a live playlist of 1 s segments');
+  t.notMatch(first.body.toString(), /#EXT-X-DISCONTINUITY/, 'a first ffmpeg starts the playlist without a discontinuity');
 
   // Segments download from our server and decode cleanly.
   const playlist = await poll('three segments listed', async () => {
@@ -86,15 +88,16 @@ t.test('HLS: playlist and segments served over HTTP, old segments deleted, files
   t.match(status, { output: 'hls', target: '/hls/show/index.m3u8', state: 'running', video: 'transcode', audio: 'transcode' });
 
   // A large file is streamed with backpressure rather than read whole: same bytes, even to a
-  // client that stops reading for a while.
+  // client that stops reading for a while. (Written under the deleted segment's name: a name
+  // before the playlist's first entry is served if present.)
   const big = Buffer.alloc(16 * 1024 * 1024 + 123);
   for (let i = 0; i + 4 <= big.length; i += 4) big.writeUInt32LE(i, i);
-  writeFileSync(join(folder, 'big-1.ts'), big);
-  const large = await get(http('/hls/show/big-1.ts'));
+  writeFileSync(join(folder, firstSegment), big);
+  const large = await get(http(`/hls/show/${firstSegment}`));
   t.equal(large.status, 200);
   t.equal(large.headers.get('content-length'), String(big.length));
   t.ok(large.body.equals(big), 'a 16 MiB file arrives intact');
-  t.ok((await slowGet(port, '/hls/show/big-1.ts', 500)).equals(big), 'also to a client that paused reading');
+  t.ok((await slowGet(port, `/hls/show/${firstSegment}`, 500)).equals(big), 'also to a client that paused reading');
 
   // Path tricks and unknown names are 404; nothing outside the channel folders is reachable
   // (checked while the channel's folder exists).

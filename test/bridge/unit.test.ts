@@ -10,7 +10,7 @@ import type { MediaInfo } from '../../src/media/types.js';
 
 const ENCODE: EncodeSettings = { videoBitrate: '2500k', maxHeight: 0, fps: 0, extraArgs: [] };
 const RTMP = { kind: 'rtmp', url: 'rtmp://127.0.0.1/live/x' } as const;
-const HLS = { kind: 'hls', playlist: '/h/c/index.m3u8', segments: '/h/c/s-%d.ts', segmentSeconds: 1, listSize: 6 } as const;
+const HLS = { kind: 'hls', playlist: '/h/c/index.m3u8', segments: '/h/c/s-%d.ts', segmentSeconds: 1, listSize: 6, append: false } as const;
 const webm: MediaInfo = { container: 'webm', tracks: [{ type: 'video', codec: 'VP8', width: 1280, height: 720 }, { type: 'audio', codec: 'Opus' }] };
 const flv: MediaInfo = { container: 'flv', tracks: [{ type: 'video', codec: 'H.264', width: 1280, height: 720 }, { type: 'audio', codec: 'AAC' }] };
 
@@ -78,8 +78,9 @@ t.test('command lines', async (t) => {
   const copy = ffmpegArgs({ video: 'copy', audio: 'none' }, ENCODE, HLS);
   t.same(copy.slice(7), [
     '-map', '0:v:0?', '-c:v', 'copy', '-f', 'hls', '-hls_time', '1', '-hls_list_size', '6',
-    '-hls_flags', 'delete_segments+append_list', '-hls_segment_filename', '/h/c/s-%d.ts', '/h/c/index.m3u8',
+    '-hls_flags', 'delete_segments', '-hls_segment_filename', '/h/c/s-%d.ts', '/h/c/index.m3u8',
   ]);
+  t.match(ffmpegArgs({ video: 'copy', audio: 'none' }, ENCODE, { ...HLS, append: true }).join(' '), '-hls_flags delete_segments+append_list ', 'a restarted ffmpeg continues the playlist');
   t.match(ffmpegArgs({ video: 'transcode', audio: 'copy' }, ENCODE, HLS).join(' '), '-force_key_frames expr:gte(t,n_forced*1)', 'HLS keyframes on the segment clock');
   t.equal(formatCommand('/bin/ffmpeg', ['-vf', "scale=-2:'min(480,ih)'", '-i', 'pipe:0']), `/bin/ffmpeg -vf 'scale=-2:'\\''min(480,ih)'\\''' -i pipe:0`);
   t.equal(expandTemplate('rtmp://h/live/{channel}?id={streamId}', { channel: 'show', streamId: 'a b&c' }), 'rtmp://h/live/show?id=a%20b%26c');
