@@ -212,8 +212,12 @@ t.test('`ws-stream-server token <channel>` (the real CLI) mints a token a server
 
   const publisher = await TestClient.connect(url('/tv/pk/publish'));
   const viewer = await TestClient.connect(url(`/tv/${printed}/receive`));
-  await publisher.send(Buffer.from('hello'));
-  t.same((await viewer.binary(1)).map(String), ['hello']);
+  const webm = await readFile(new URL('fixtures/mediarecorder-vp8-opus.webm', import.meta.url));
+  await publisher.send(webm);
+  t.same(Buffer.concat(await viewer.binary(1)), webm);
+  // The client commands pass a token through like a key.
+  const probed = await run(process.execPath, [bin, 'probe', url(`/tv/${printed}`)], { env: { PATH: process.env.PATH } });
+  t.match(JSON.parse(probed.stdout), { container: 'webm' }, '`ws-stream-server probe` with a token');
   await publisher.close();
 
   for (const [args, extraEnv, message] of [
