@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import type { Test } from 'tap';
-import { loadConfig } from '../src/config/index.js';
+import { describeConfig, loadConfig } from '../src/config/index.js';
 import type { SettingName } from '../src/config/index.js';
 import { channelKey, checkPlayToken, mintPlayToken, parseTokenTtl } from '../src/coordinator/index.js';
 import { Logger } from '../src/log/logger.js';
@@ -180,6 +180,13 @@ t.test('PLAY_REQUIRES_TOKEN: only tokens view, except from INTERNAL_RECEIVERS', 
       await publisher.close();
     });
   }
+});
+
+t.test('PLAY_TOKEN_SECRET is never shown in the config summary (logs, admin API)', async (t) => {
+  const summary = describeConfig(loadConfig({ flags: { playTokenSecret: 'do-not-show', playRequiresToken: 'YES', internalReceivers: '10.0.0.0/8' } }));
+  t.equal(summary.PLAY_TOKEN_SECRET, '(set)');
+  t.notOk(JSON.stringify(summary).includes('do-not-show'));
+  t.same([summary.PLAY_REQUIRES_TOKEN, summary.INTERNAL_RECEIVERS], ['YES', '10.0.0.0/8']);
 });
 
 t.test('PLAY_REQUIRES_TOKEN=YES without PLAY_TOKEN_SECRET, or an ID_MAX_LENGTH too short for tokens: startup errors naming the setting', async (t) => {
