@@ -4,8 +4,9 @@ import { Command, Option } from 'commander';
 import uWS from 'uWebSockets.js';
 import { addClientCommands } from './client/cli.js';
 import { ConfigError, flagOf, loadConfig, settingNames, settings } from './config/index.js';
+import { isValidId } from './protocol/route.js';
 import type { Config, SettingName } from './config/index.js';
-import { channelKey, describeAuthorizer } from './coordinator/index.js';
+import { channelKey, describeAuthorizer, mintPlayToken, parseTokenTtl } from './coordinator/index.js';
 import { Logger } from './log/logger.js';
 import { Application } from './app.js';
 import { VERSION } from './version.js';
@@ -50,6 +51,29 @@ export function buildProgram(): Command {
         return;
       }
       process.stdout.write(channelKey(config.streamKeySecret, channel) + '\n');
+    });
+  program
+    .command('token')
+    .description('print a play token: it lets its holder view <channel> (receive, probe) until it expires, never publish (docs/access.md)')
+    .argument('<channel>', 'channel name')
+    .option('--ttl <duration>', 'how long the token is valid: e.g. 90s, 15m, 1h, 2d', '1h')
+    .option('--play-token-secret <secret>', 'the secret (default: $PLAY_TOKEN_SECRET or .env)')
+    .action((channel: string, options: { ttl: string; playTokenSecret?: string }) => {
+      const usage = (message: string): void => {
+        process.stderr.write(`ws-stream-server: ${message}\n`);
+        process.exitCode = 2;
+      };
+      const config = loadOrExit(options.playTokenSecret === undefined ? {} : { playTokenSecret: options.playTokenSecret });
+      if (config === undefined) return;
+      if (config.playTokenSecret === '') return usage('PLAY_TOKEN_SECRET is not set (use --play-token-secret or the environment).');
+      if (!isValidId(channel, config.idMaxLength)) return usage(`invalid channel "${channel}": 1 to ${config.idMaxLength} letters, digits, - or _.`);
+      let ttl: number;
+      try {
+        ttl = parseTokenTtl(options.ttl);
+      } catch (error) {
+        return usage(`--ttl: ${(error as Error).message}`);
+      }
+      process.stdout.write(mintPlayToken(config.playTokenSecret, channel, Math.floor(Date.now() / 1000) + ttl) + '\n');
     });
   addClientCommands(program);
   return program;

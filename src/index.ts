@@ -3,7 +3,7 @@ export type { Config, SettingName } from './config/index.js';
 export { StreamServer } from './server/stream-server.js';
 export type { StreamServerOptions } from './server/stream-server.js';
 export { Logger, silentLogger } from './log/logger.js';
-export { OpenAuthorizer, ControlClient, ControlMessage, HmacKeyAuthorizer, KeysFileAuthorizer, channelKey, createAuthorizer } from './coordinator/index.js';
+export { OpenAuthorizer, ControlClient, ControlMessage, HmacKeyAuthorizer, KeysFileAuthorizer, channelKey, createAuthorizer, mintPlayToken } from './coordinator/index.js';
 export type { PublishAuthorizer, PublishDecision, PublishRequest, StreamController } from './coordinator/index.js';
 export { CloseCode, Rejections, SessionErrors } from './protocol/errors.js';
 export { parseStreamRoute, CONNECTION_KINDS } from './protocol/route.js';

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { KeysFileAuthorizer, channelKey } from '../src/coordinator/index.js';
+import { Logger } from '../src/log/logger.js';
 import { TestClient } from './helpers/client.js';
 import { freePort } from './helpers/ports.js';
 import { startTestServer } from './helpers/server.js';
@@ -95,6 +96,7 @@ t.test('a bad STREAM_KEYS_FILE is a startup error naming the setting', async (t)
     [undefined, /STREAM_KEYS_FILE .*ENOENT/],
     ['[1, 2]', /STREAM_KEYS_FILE .*JSON object/],
     ['{"a": 5}', /STREAM_KEYS_FILE .*"a"/],
+    ['{"a": {"publish": "k", "play": [1]}}', /STREAM_KEYS_FILE .*channel "a": "play" is not an array/],
   ] as const) {
     const file = join(dir, 'keys.json');
     await rm(file, { force: true });
@@ -116,4 +118,61 @@ t.test('`ws-stream-server key <channel>` prints the derived key', async (t) => {
   t.equal(flag.stdout.trim(), createHmac('sha256', 'k').update('x').digest('hex'));
   const missing = await run(process.execPath, [bin, 'key', 'x'], { env: { PATH: process.env.PATH } }).catch((failure: { code: number; stderr: string }) => failure);
   t.match(missing, { code: 2, stderr: /STREAM_KEY_SECRET is not set/ });
+});
+
+t.test('STREAM_KEYS_FILE object form: "publish" publishes and views, "play" keys only view; a bad reload keeps the old keys and names the field', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'wss-keys-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'keys.json');
+  await writeFile(file, JSON.stringify({ show: { publish: 'pub-key', play: ['view-1', 'view-2'] }, plain: 'both-key', bare: { publish: 'bare-key' } }));
+  const lines: string[] = [];
+  const logger = new Logger({ requests: false, debug: false }, (line) => lines.push(line));
+  const { url, server } = await startTestServer(t, { streamKeysFile: file }, { logger });
+  const keys = server.authorizer as KeysFileAuthorizer;
+
+  for (const key of ['view-1', 'view-2']) {
+    const refused = await TestClient.rejection(url(`/show/${key}/publish`));
+    t.same([refused.status, refused.body], [403, 'Invalid Key.'], `play key ${key} never publishes`);
+  }
+  const idle = await TestClient.connect(url('/show/view-1/receive'));
+  const publisher = await TestClient.connect(url('/show/pub-key/publish'));
+  const late = await TestClient.connect(url('/show/view-2/receive'));
+  const withPublishKey = await TestClient.connect(url('/show/pub-key/receive'));
+  await publisher.send(Buffer.from('x'));
+  for (const viewer of [idle, late, withPublishKey]) t.same((await viewer.binary(1)).map(String), ['x']);
+  const wrong = await TestClient.connect(url('/show/both-key/receive'));
+  t.same(await wrong.closed, { code: 1008, reason: 'Invalid streaming key' }, "another channel's key does not view");
+  await publisher.close();
+  const plain = await TestClient.connect(url('/plain/both-key/publish'));
+  await plain.close();
+  t.ok((await TestClient.connect(url('/bare/bare-key/publish')).then((client) => client.close())).code, '"play" may be left out');
+
+  for (const [content, message] of [
+    [{ show: { publish: 'pub-key', play: 'view-3' } }, 'channel "show": "play" is not an array of non-empty strings'],
+    [{ show: { play: ['view-3'] } }, 'channel "show": "publish" is not a non-empty string'],
+    [{ show: { publish: 'p', play: ['v', ''] } }, 'channel "show": "play" is not an array of non-empty strings'],
+    [{ show: { publish: 'p', plays: [] } }, 'channel "show": unknown field "plays"'],
+    [{ show: '' }, 'channel "show": the key is an empty string'],
+  ] as const) {
+    const next = once(keys.events, 'reload');
+    await writeFile(file, JSON.stringify(content));
+    await next;
+    t.ok(lines.at(-1)?.includes(`not reloaded, keeping the previous keys: ${message}`), message);
+    const viewer = await TestClient.connect(url('/show/view-2/receive'));
+    const again = await TestClient.connect(url('/show/pub-key/publish'));
+    await again.send(Buffer.from('y'));
+    t.same((await viewer.binary(1)).map(String), ['y'], 'the previous keys stay in force');
+    await again.close();
+  }
+
+  const next = once(keys.events, 'reload');
+  await writeFile(file, JSON.stringify({ show: { publish: 'pub-key', play: ['view-3'] } }));
+  await next;
+  const publisher2 = await TestClient.connect(url('/show/pub-key/publish'));
+  const removed = await TestClient.connect(url('/show/view-1/receive'));
+  t.same(await removed.closed, { code: 1008, reason: 'Invalid streaming key' }, 'a removed play key no longer views');
+  const added = await TestClient.connect(url('/show/view-3/receive'));
+  await publisher2.send(Buffer.from('z'));
+  t.same((await added.binary(1)).map(String), ['z'], 'a new play key views after the reload');
+  await publisher2.close();
 });

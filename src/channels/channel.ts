@@ -77,7 +77,7 @@ export class Channel {
     this.currentPublisher = publisher;
     for (const receiver of this.receivers) {
       if (receiver.currentState !== 'idle') continue;
-      if (keysMatch(receiver.info.key, publisher.info.key)) this.startReceiver(receiver);
+      if (mayView(receiver, publisher)) this.startReceiver(receiver);
       else receiver.fail(SessionErrors.INVALID_STREAMING_KEY);
     }
   }
@@ -88,7 +88,7 @@ export class Channel {
    */
   addReceiver(receiver: Receiver): boolean {
     const publisher = this.currentPublisher;
-    if (publisher !== undefined && !keysMatch(receiver.info.key, publisher.info.key)) {
+    if (publisher !== undefined && !mayView(receiver, publisher)) {
       receiver.fail(SessionErrors.INVALID_STREAMING_KEY);
       return false;
     }
@@ -151,6 +151,11 @@ export class Channel {
     }
     receiver.sendProbe(answer.parts.length === 1 ? answer.parts[0]! : Buffer.concat(answer.parts));
   }
+}
+
+/** A receiver views with the publisher's key, or with a right granted when it connected. */
+function mayView(receiver: Receiver, publisher: Publisher): boolean {
+  return receiver.info.viewGranted === true || keysMatch(receiver.info.key, publisher.info.key);
 }
 
 /** Constant-time key comparison (length is not secret). */

@@ -18,4 +18,6 @@ export interface SessionInfo {
   readonly ip: string;
   readonly channel: string;
   readonly key: string;
+  /** A receiver already allowed to view (play token, play key): its key need not be the publisher's. */
+  readonly viewGranted?: boolean;
 }

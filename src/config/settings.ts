@@ -234,8 +234,32 @@ export const settings = {
   streamKeysFile: setting({
     env: 'STREAM_KEYS_FILE',
     default: '',
-    description: 'Standalone mode: a JSON file `{"channel": "key"}` of allowed keys, re-read when it changes.',
+    description:
+      'Standalone mode: a JSON file `{"channel": "key"}` of allowed keys (or `{"channel": {"publish": "key", "play": ["view-only key"]}}`), re-read when it changes.',
     parse: parseString,
+  }),
+  // Viewing rights apart from publishing rights (docs/access.md).
+  playTokenSecret: setting({
+    env: 'PLAY_TOKEN_SECRET',
+    default: '',
+    description:
+      'Secret that signs play tokens (HMAC-SHA256, see `ws-stream-server token` and docs/access.md): a token views one channel (receive, receive-clear-cache, probe) until it expires, never publishes. Empty: no tokens.',
+    parse: parseString,
+    secret: true,
+  }),
+  playRequiresToken: setting({
+    env: 'PLAY_REQUIRES_TOKEN',
+    default: 'NO',
+    description:
+      'Only a play token views (YES/NO): the publisher\'s key and keys-file play keys view only from INTERNAL_RECEIVERS. Needs PLAY_TOKEN_SECRET.',
+    parse: parseBoolean,
+  }),
+  internalReceivers: setting<IpList>({
+    env: 'INTERNAL_RECEIVERS',
+    default: '',
+    description:
+      'Comma-separated IPs or CIDR ranges (encoders, edges) that may still view with a key under PLAY_REQUIRES_TOKEN=YES (`*` for all).',
+    parse: parseIpList,
   }),
   adminAddress: setting({
     env: 'ADMIN_ADDRESS',

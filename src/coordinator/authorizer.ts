@@ -21,6 +21,8 @@ export interface PublishAuthorizer {
   authorize(request: PublishRequest): PublishDecision | Promise<PublishDecision>;
   /** False when `key` can never be valid for `channel`: the receiver is refused at once. */
   isReceiverKeyValid?(channel: string, key: string): boolean;
+  /** True when `key` is a view-only key of `channel` (keys file `"play"`): it views whatever the publisher's key. */
+  isPlayKey?(channel: string, key: string): boolean;
   /** An accepted publisher ended (the coordinator is told with PUBLISH-END). */
   published?(channel: string, streamId: string): void;
   /** Called once by the server before it listens. */

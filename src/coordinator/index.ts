@@ -5,6 +5,7 @@ import { OpenAuthorizer } from './authorizer.js';
 import type { PublishAuthorizer } from './authorizer.js';
 import { ControlClient } from './control-client.js';
 import { HmacKeyAuthorizer, KeysFileAuthorizer } from './key-authorizers.js';
+import { PLAY_TOKEN_LENGTH, PlayAccess } from './play-access.js';
 
 export { OpenAuthorizer, acceptWithNewStreamId } from './authorizer.js';
 export type { PublishAuthorizer, PublishDecision, PublishRequest, StreamController } from './authorizer.js';
@@ -12,6 +13,9 @@ export { ControlClient, controlUrl, CONTROL_PATH } from './control-client.js';
 export type { ControlClientOptions, ControlState } from './control-client.js';
 export { ControlMessage } from './control-message.js';
 export { HmacKeyAuthorizer, KeysFileAuthorizer, channelKey, parseKeysFile } from './key-authorizers.js';
+export type { ChannelKeys } from './key-authorizers.js';
+export { PlayAccess, checkPlayToken, mintPlayToken, parseTokenTtl, playTokenMessage } from './play-access.js';
+export type { PlayAccessOptions, PlayTokenCheck, PlayTokenProblem, ViewDecision } from './play-access.js';
 
 /** Picks the authorization mode from the config: coordinator, HMAC keys, keys file, or open. */
 export function createAuthorizer(config: Config, logger: Logger): PublishAuthorizer {
@@ -49,4 +53,18 @@ export function describeAuthorizer(authorizer: PublishAuthorizer): string {
   if (authorizer instanceof HmacKeyAuthorizer) return 'standalone mode, keys derived from STREAM_KEY_SECRET';
   if (authorizer instanceof KeysFileAuthorizer) return `standalone mode, keys from ${authorizer.path}`;
   return 'standalone mode: any key may publish';
+}
+
+/** Who may view, from the config (PLAY_TOKEN_SECRET, PLAY_REQUIRES_TOKEN, INTERNAL_RECEIVERS). Throws ConfigError. */
+export function createPlayAccess(config: Config, authorizer: PublishAuthorizer): PlayAccess {
+  if (config.playRequiresToken && config.playTokenSecret === '') {
+    throw new ConfigError('PLAY_REQUIRES_TOKEN', 'PLAY_REQUIRES_TOKEN=YES needs PLAY_TOKEN_SECRET (--play-token-secret): without it no viewer could get a token.');
+  }
+  if (config.playTokenSecret !== '' && config.idMaxLength < PLAY_TOKEN_LENGTH) {
+    throw new ConfigError('ID_MAX_LENGTH', `ID_MAX_LENGTH (${config.idMaxLength}) is shorter than a play token (${PLAY_TOKEN_LENGTH} characters) and PLAY_TOKEN_SECRET is set.`);
+  }
+  return new PlayAccess(
+    { tokenSecret: config.playTokenSecret, requireToken: config.playRequiresToken, internalReceivers: config.internalReceivers },
+    authorizer,
+  );
 }

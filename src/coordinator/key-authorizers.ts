@@ -42,8 +42,36 @@ export class HmacKeyAuthorizer extends KnownKeyAuthorizer {
   }
 }
 
-/** Parses a keys file: a JSON object of channel → key strings. Throws a descriptive Error. */
-export function parseKeysFile(text: string): Map<string, string> {
+/** One channel of a keys file: the key that publishes (and views), and view-only keys. */
+export interface ChannelKeys {
+  readonly publish: string;
+  readonly play: readonly string[];
+}
+
+function channelKeysOf(channel: string, entry: unknown): ChannelKeys {
+  // Today's form: one string that publishes and views.
+  if (typeof entry === 'string') {
+    if (entry === '') throw new Error(`channel "${channel}": the key is an empty string`);
+    return { publish: entry, play: [] };
+  }
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+    throw new Error(`channel "${channel}": expected a key string or { "publish": "key", "play": ["key", …] }`);
+  }
+  const { publish, play = [], ...rest } = entry as Record<string, unknown>;
+  const unknown = Object.keys(rest)[0];
+  if (unknown !== undefined) throw new Error(`channel "${channel}": unknown field "${unknown}" (expected "publish" and "play")`);
+  if (typeof publish !== 'string' || publish === '') throw new Error(`channel "${channel}": "publish" is not a non-empty string`);
+  if (!Array.isArray(play) || !play.every((key): key is string => typeof key === 'string' && key !== '')) {
+    throw new Error(`channel "${channel}": "play" is not an array of non-empty strings`);
+  }
+  return { publish, play };
+}
+
+/**
+ * Parses a keys file: a JSON object of channel → key string (publishes and views) or
+ * `{ "publish": "key", "play": ["view-only key", …] }`. Throws an Error naming the channel and field.
+ */
+export function parseKeysFile(text: string): Map<string, ChannelKeys> {
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -51,11 +79,8 @@ export function parseKeysFile(text: string): Map<string, string> {
     throw new Error(`not valid JSON (${(error as Error).message})`);
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('expected a JSON object of "channel": "key"');
-  const keys = new Map<string, string>();
-  for (const [channel, key] of Object.entries(data)) {
-    if (typeof key !== 'string' || key === '') throw new Error(`the key of channel "${channel}" is not a non-empty string`);
-    keys.set(channel, key);
-  }
+  const keys = new Map<string, ChannelKeys>();
+  for (const [channel, entry] of Object.entries(data)) keys.set(channel, channelKeysOf(channel, entry));
   return keys;
 }
 
@@ -64,7 +89,7 @@ export function parseKeysFile(text: string): Map<string, string> {
  * logged and the previous keys stay in force.
  */
 export class KeysFileAuthorizer extends KnownKeyAuthorizer {
-  private keys: Map<string, string>;
+  private keys: Map<string, ChannelKeys>;
   private watcher: FSWatcher | undefined;
 
   /** Reads the file synchronously so that a bad file is a startup error. */
@@ -81,7 +106,14 @@ export class KeysFileAuthorizer extends KnownKeyAuthorizer {
   }
 
   protected expectedKey(channel: string): string | undefined {
-    return this.keys.get(channel);
+    return this.keys.get(channel)?.publish;
+  }
+
+  isPlayKey(channel: string, key: string): boolean {
+    // Every play key is compared, so the time taken says nothing about which one matched.
+    let found = false;
+    for (const playKey of this.keys.get(channel)?.play ?? []) found = keysMatch(key, playKey) || found;
+    return found;
   }
 
   async start(): Promise<void> {

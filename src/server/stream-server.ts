@@ -4,7 +4,8 @@ import type { Config } from '../config/index.js';
 import { ConfigError, MEBIBYTE, canonicalAddress } from '../config/index.js';
 import { ChannelRegistry, Receiver } from '../channels/index.js';
 import type { Channel, Publisher, ReceiverKind } from '../channels/index.js';
-import { createAuthorizer } from '../coordinator/index.js';
+import { createAuthorizer, createPlayAccess } from '../coordinator/index.js';
+import type { PlayAccess } from '../coordinator/index.js';
 import type { PublishAuthorizer, PublishDecision, StreamController } from '../coordinator/authorizer.js';
 import { Logger, silentLogger } from '../log/logger.js';
 import { Closures, Rejections, SessionErrors } from '../protocol/errors.js';
@@ -110,6 +111,8 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   readonly registry: ChannelRegistry;
   private readonly logger: Logger;
   readonly authorizer: PublishAuthorizer;
+  /** Who may view: play tokens, play keys, the publisher's key. */
+  private readonly playAccess: PlayAccess;
   private readonly limiter: IpConnectionLimiter;
   private readonly statics: StaticRoutes;
   private readonly extraRoutes: ((app: uWS.TemplatedApp) => void) | undefined;
@@ -139,6 +142,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       throw new ConfigError('HTTP_PORT', 'HTTP_PORT is 0 (plain HTTP off) but TLS is not configured (SSL_CERT, SSL_KEY): nothing to listen on.');
     }
     this.authorizer = options.authorizer ?? createAuthorizer(config, this.logger);
+    this.playAccess = createPlayAccess(config, this.authorizer);
     this.limiter = new IpConnectionLimiter(config.maxIpConcurrentConnections, config.concurrentLimitWhitelist);
     this.registry = ChannelRegistry.withMediaCache({
       capacityBytes: Math.floor(config.gopCacheSizeMb * MEBIBYTE),
@@ -363,6 +367,12 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       slot.release();
       this.registry.releaseIfUnused(channel);
     };
+    // Whatever the authorizer would say (open mode accepts any key): a play token only views.
+    if (this.playAccess.isPlayToken(route.channel, route.key)) {
+      giveBack();
+      this.logger.request(id, ip, 'Error: Invalid streaming key provided (a play token cannot publish)');
+      return this.refuse(res, Rejections.PUBLISH_DENIED);
+    }
     const decide = (decision: PublishDecision): void => {
       if (this.closing) {
         giveBack();
@@ -435,19 +445,23 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       for (const observer of this.observers) observer.publishStarted(channel, session.publisher);
       return;
     }
-    const receiver = new Receiver(info, route.kind as ReceiverKind, socket, this.receiverBufferBytes);
+    // Checked once, now: a receiver is never cut off later because its token expired.
+    const access = this.playAccess.decide(route.channel, route.key, session.ip);
+    const receiver = new Receiver({ ...info, viewGranted: access.verdict === 'granted' }, route.kind as ReceiverKind, socket, this.receiverBufferBytes);
     session.receiver = receiver;
-    if (this.authorizer.isReceiverKeyValid?.(route.channel, route.key) === false) {
-      this.logger.request(session.id, session.ip, 'Error: Invalid streaming key provided');
+    if (access.verdict === 'refused') {
+      this.logger.request(session.id, session.ip, `Error: Invalid streaming key provided (${access.reason})`);
       receiver.fail(SessionErrors.INVALID_STREAMING_KEY);
       return;
     }
     if (!channel.addReceiver(receiver)) {
-      this.logger.request(session.id, session.ip, 'Error: Invalid streaming key provided');
+      const note = access.verdict === 'key' && access.note !== undefined ? ` (${access.note})` : '';
+      this.logger.request(session.id, session.ip, `Error: Invalid streaming key provided${note}`);
       return;
     }
     const state = receiver.currentState === 'idle' ? 'IDLE' : 'START';
-    this.logger.request(session.id, session.ip, `${route.kind.toUpperCase()} ${state}: '${route.channel}'`);
+    const via = access.verdict === 'granted' ? ` with a ${access.via}` : '';
+    this.logger.request(session.id, session.ip, `${route.kind.toUpperCase()} ${state}: '${route.channel}'${via}`);
   }
 
   private touch(ws: Ws): void {
