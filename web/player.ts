@@ -223,7 +223,7 @@ export class MsePlayer {
 
   /** While what was buffered plays out after a stream ended, the status still says it ended. */
   private withLastEnd(status: string): string {
-    return this.lastEnd === undefined ? status : `${status.replace(/[.…]$/, '')} (${this.lastEnd.replace(/\.$/, '')}).`;
+    return this.lastEnd === undefined ? status : `${status.replace(/[.…]+$/, '')}. ${this.lastEnd}`;
   }
 
   /** Starts again from a clean point: a new connection gets the stream header and a keyframe. */
@@ -486,7 +486,7 @@ export class MsePlayer {
       while (this.marks.length > 0 && this.marks[0]!.mediaTime <= video.currentTime) {
         this.arrivalToDisplayMs = performance.now() - this.marks.shift()!.arrival;
       }
-      if (video.paused && video.readyState >= 3 && !video.ended) video.play().catch(() => undefined);
+      if (video.paused && video.readyState >= 3 && !video.ended && !this.publisherEnded) video.play().catch(() => undefined);
     }
     this.updatePhase();
     this.changed();
@@ -498,8 +498,10 @@ export class MsePlayer {
     const last = this.bufferedRanges().at(-1);
     const playedOut = last === undefined || last[1] - video.currentTime < 0.1;
     if (this.started && this.publisherEnded && (playedOut || video.readyState < 3)) {
-      // Everything the ended stream sent has been shown: one state until the next stream comes.
+      // Everything the ended stream sent has been shown: one state until the next stream comes
+      // (paused on the last frame, without the video element's loading spinner).
       this.phase = 'finished';
+      if (!video.paused) video.pause();
       this.message = `The publisher ended the stream.${this.settings.reconnect ? ` Waiting for the next stream on “${this.settings.channel}”…` : ''}`;
     } else if (this.started && video.readyState >= 3 && !video.paused) {
       if (this.startupMs === undefined && video.currentTime > 0) this.startupMs = performance.now() - this.startedAt;

@@ -46,10 +46,14 @@ export class Fmp4Parser implements ContainerParser {
   /** After a keyframe moof: its mdat ends the keyframe. */
   private keyframeOpen = false;
   private keyframeEndAt: number | undefined;
-  /** RFC 6381 codec strings of the current track list, video first (for a browser's MediaSource). */
-  codecStrings: readonly string[] = [];
+  private codecs: readonly string[] = [];
 
   constructor(private readonly events: ParserEvents) {}
+
+  /** RFC 6381 codec strings of the current track list, video first (for a browser's MediaSource). */
+  get codecStrings(): readonly string[] {
+    return this.codecs;
+  }
 
   get retainFrom(): number {
     return this.initReported ? this.reader.position : Math.min(this.streamStart, this.reader.position);
@@ -152,7 +156,7 @@ export class Fmp4Parser implements ContainerParser {
     for (const track of tracks) track.defaultFlags = trex.get(track.id);
     this.tracks = tracks;
     const of = (type: TrackInfo['type']): string[] => tracks.filter((track) => track.info.type === type).map((track) => track.codecString);
-    this.codecStrings = [...of('video'), ...of('audio')];
+    this.codecs = [...of('video'), ...of('audio')];
     this.events.tracks(tracks.map((track) => track.info));
   }
 

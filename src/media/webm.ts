@@ -87,10 +87,14 @@ export class WebmParser implements ContainerParser {
   private groupHasReference = false;
   /** End offset of the keyframe block, reported once the stream gets there. */
   private keyframeEndAt: number | undefined;
-  /** RFC 6381 codec strings of the current track list, video first (for a browser's MediaSource). */
-  codecStrings: readonly string[] = [];
+  private codecs: readonly string[] = [];
 
   constructor(private readonly events: ParserEvents) {}
+
+  /** RFC 6381 codec strings of the current track list, video first (for a browser's MediaSource). */
+  get codecStrings(): readonly string[] {
+    return this.codecs;
+  }
 
   get retainFrom(): number {
     const position = this.reader.position;
@@ -304,7 +308,7 @@ export class WebmParser implements ContainerParser {
       if (kind !== 'other') strings[kind].push(webmCodecString(codecId, codecPrivate));
     }
     this.tracks = tracks;
-    this.codecStrings = [...strings.video, ...strings.audio];
+    this.codecs = [...strings.video, ...strings.audio];
     this.videoTrack = tracks.find((track) => track.info.type === 'video')?.number;
     this.events.tracks(tracks.map((track) => track.info));
   }

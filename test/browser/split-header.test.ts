@@ -9,7 +9,7 @@ import t from 'tap';
 import type { Page } from 'playwright-core';
 import { StreamPublisher } from '../../src/client/index.js';
 import { startTestServer } from '../helpers/server.js';
-import { chromiumMissing, ensurePageBuilt, launchBrowser, openPage, setStream, SKIP_REASON } from './helpers.js';
+import { chromiumMissing, ensurePageBuilt, launchBrowser, openPage, screenshotPath, setStream, SKIP_REASON } from './helpers.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url);
 const recording = readFileSync(new URL('mediarecorder-vp8-opus.webm', FIXTURES));
@@ -130,5 +130,17 @@ if (chromiumMissing) {
       t.equal(await page.textContent('#play-badge'), 'stream ended');
       t.same(errors, [], `viewer ${index}: no console errors`);
     }
+    await viewers[0]!.page.screenshot({ path: screenshotPath('stream-ended.png'), fullPage: true });
+
+    // The next publisher on the channel: the waiting viewer plays again, after what it showed.
+    const { page } = viewers[0]!;
+    const ended = (await page.evaluate<number>(`document.getElementById('player').currentTime`)) ?? 0;
+    t.equal(await page.evaluate<boolean>(`document.getElementById('player').paused`), true, 'the ended stream stays paused on its last frame');
+    const next = await StreamPublisher.connect(server.url('/split0/k'));
+    const replayed = replay(next, messages([1, 2]));
+    await page.waitForFunction(playing(ended + 1), undefined, { timeout: 15_000, polling: 50 });
+    t.pass('the next stream plays in the same viewer');
+    await replayed;
+    await next.end();
   });
 }
