@@ -34,7 +34,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Screenshots go here (git-ignored). */
 export const outputDir = join(root, 'test', 'browser', 'output');
 
-/** Bundles the page (web/ and what it imports from src/) into dist/web/, as `npm run build` does: esbuild takes a moment. */
+/** Bundles the page (web/ and what it imports from src/) into dist/web/, as `npm run build` does (esbuild: well under a second). */
 export function ensurePageBuilt(): void {
   execFileSync(process.execPath, [join(root, 'scripts', 'build-web.mjs')], { stdio: 'inherit' });
 }
