@@ -1,10 +1,9 @@
 // The test page: wires the publish panel, the play panel, the probe and the HLS panel to the
 // page's elements, and remembers the fields in localStorage.
 
-import { isValidId, streamUrl } from './connection.js';
+import { isValidStreamId, pageStreamUrl } from './link.js';
 import { hlsUrl, playHls } from './hls-panel.js';
 import type { HlsSession } from './hls-panel.js';
-import { describeMedia } from './media-info.js';
 import { canUseMse, MsePlayer } from './player.js';
 import type { PlayState } from './player.js';
 import { probe } from './probe.js';
@@ -99,7 +98,7 @@ function badge(id: string, label: string, kind: '' | 'live' | 'warn' | 'ok' | 'e
 function streamIds(alertId: string): { channel: string; key: string } | undefined {
   for (const id of ['channel', 'key']) {
     const field = input(id);
-    if (!isValidId(field.value)) {
+    if (!isValidStreamId(field.value)) {
       const message = `The ${id} must be 1 to 128 letters, digits, “-” or “_”.`;
       field.setCustomValidity(message);
       showAlert(alertId, message);
@@ -114,8 +113,8 @@ function streamIds(alertId: string): { channel: string; key: string } | undefine
 function updateUrls(): void {
   const channel = input('channel').value || 'CHANNEL';
   const key = input('key').value || 'KEY';
-  text('publish-url').textContent = streamUrl(channel, key, 'publish');
-  text('receive-url').textContent = streamUrl(channel, key, 'receive');
+  text('publish-url').textContent = pageStreamUrl(channel, key, 'publish');
+  text('receive-url').textContent = pageStreamUrl(channel, key, 'receive');
   const hls = input('hls-url');
   if (hls.dataset['edited'] !== 'true') hls.value = hlsUrl(channel);
   element('hls-link', HTMLAnchorElement).href = hls.value;
@@ -222,6 +221,7 @@ function renderPlay(state: PlayState): void {
     buffering: ['buffering', 'warn'],
     playing: ['● playing', 'ok'],
     stalled: ['stalled', 'warn'],
+    finished: ['stream ended', ''],
     ended: ['off', state.alert === undefined ? '' : 'error'],
     unsupported: ['cannot play', 'error'],
   } as const;
@@ -289,9 +289,9 @@ async function runProbe(): Promise<void> {
   probeButton.textContent = 'Cancel probe';
   probing = probe(ids.channel, ids.key);
   try {
-    const { size, info } = await probing.result;
+    const { size, description } = await probing.result;
     result.textContent =
-      `Probe: the first chunk is ${size.toLocaleString('en')} bytes; this page reads it as ${describeMedia(info)}. ` +
+      `Probe: the first chunk is ${size.toLocaleString('en')} bytes; this page reads it as ${description}. ` +
       '(The server’s own detection is in its admin API, GET /api/v1/channels/<channel> on the admin port, which this page does not reach.)';
   } catch (error) {
     result.textContent = `Probe: ${error instanceof Error ? error.message : String(error)}`;

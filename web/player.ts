@@ -6,10 +6,11 @@
 // test clock source, the whole publisher-to-screen delay.
 
 import { ClockReader } from './clock.js';
-import { StreamSocket, streamUrl } from './connection.js';
-import type { Closed } from './connection.js';
-import { describeMedia, isStreamStart, sniffMedia, webmFirstTimestamp } from './media-info.js';
-import type { MediaInfo } from './media-info.js';
+import { pageStreamUrl, StreamLink } from './link.js';
+import type { Closed } from './link.js';
+import { concat, StreamSplitter } from '../src/media/stream-splitter.js';
+import type { SplitPiece, StreamStart } from '../src/media/stream-splitter.js';
+import { describeStart } from './describe.js';
 
 export interface PlaySettings {
   readonly channel: string;
@@ -22,7 +23,11 @@ export interface PlaySettings {
   readonly reconnect: boolean;
 }
 
-export type PlayPhase = 'connecting' | 'waiting' | 'buffering' | 'playing' | 'stalled' | 'ended' | 'unsupported';
+/**
+ * `finished`: the publisher ended the stream and everything received has been played; the
+ * player waits for the next stream. `ended`: the player itself stopped.
+ */
+export type PlayPhase = 'connecting' | 'waiting' | 'buffering' | 'playing' | 'stalled' | 'finished' | 'ended' | 'unsupported';
 
 export interface PlayState {
   readonly phase: PlayPhase;
@@ -64,24 +69,23 @@ const BACK_BUFFER_SECONDS = 10;
 const MAX_APPEND_BYTES = 1024 * 1024;
 /** Bytes waiting for the SourceBuffer beyond which the player resynchronises (reconnects). */
 const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
-const HEAD_LIMIT_BYTES = 2 * 1024 * 1024;
 
 interface Pending {
   bytes: Uint8Array;
   arrival: number;
-  /** Begins a new stream (header, keyframe) after earlier data: reset the parser first. */
-  restart: boolean;
+  /** A new stream's init after earlier data: reset the SourceBuffer's parser first. */
+  restart: StreamStart | undefined;
 }
 
 export class MsePlayer {
-  private socket: StreamSocket | undefined;
+  private socket: StreamLink | undefined;
   private mediaSource: MediaSource | undefined;
   private sourceBuffer: SourceBuffer | undefined;
   private objectUrl: string | undefined;
   private mimeType: string | undefined;
-  private info: MediaInfo | undefined;
-  /** The first bytes, kept until the stream's type is known. */
-  private head: Uint8Array[] = [];
+  private info: StreamStart | undefined;
+  /** Finds each stream start (its whole init) in the messages, however the publisher cut them; one per connection. */
+  private splitter = new StreamSplitter();
   private queue: Pending[] = [];
   private queuedBytes = 0;
   private marks: Array<{ mediaTime: number; arrival: number }> = [];
@@ -115,7 +119,7 @@ export class MsePlayer {
   ) {
     this.timer = setInterval(() => this.tick(), 200);
     this.listen('waiting', () => {
-      if (this.started) this.stalls++;
+      if (this.started && !this.publisherEnded) this.stalls++; // running out after the stream ended is no stall
     });
     this.listen('error', () => this.resync(`The browser could not decode the stream (${this.video.error?.message || `error ${this.video.error?.code}`}).`));
     this.watchFrames();
@@ -132,7 +136,7 @@ export class MsePlayer {
       phase: this.phase,
       message: this.message,
       alert: this.alert,
-      media: this.info === undefined ? undefined : describeMedia(this.info),
+      media: this.info === undefined ? undefined : describeStart(this.info),
       mimeType: this.mimeType,
       receivedBytes: this.receivedBytes,
       kbps: (windowBytes * 8) / Math.max(1000, Math.min(5000, now - this.startedAt)),
@@ -167,7 +171,8 @@ export class MsePlayer {
   private connect(): void {
     const { channel, key } = this.settings;
     this.phase = this.started ? this.phase : 'connecting';
-    this.socket = new StreamSocket(streamUrl(channel, key, 'receive'), {
+    this.splitter = new StreamSplitter(); // a new connection starts at a stream start (or mid-stream)
+    this.socket = new StreamLink(pageStreamUrl(channel, key, 'receive'), {
       open: () => {
         if (!this.started) {
           this.phase = 'waiting';
@@ -178,11 +183,7 @@ export class MsePlayer {
         this.reconnects = 0;
         this.changed();
       },
-      binary: (data) => this.receive(new Uint8Array(data)),
-      serverError: (text) => {
-        this.alert = text;
-        this.changed();
-      },
+      binary: (data) => this.receive(data),
       close: (closed) => this.closed(closed),
     });
   }
@@ -190,6 +191,7 @@ export class MsePlayer {
   private closed(closed: Closed): void {
     if (this.stopped) return;
     this.socket = undefined;
+    if (closed.serverError !== undefined) this.alert = closed.serverError;
     const fatal = closed.code === 1008 || closed.code === 1009 || (closed.opened === false && this.reconnects >= 3);
     if (!this.settings.reconnect || fatal) {
       if (closed.failed) this.alert ??= closed.explanation;
@@ -200,9 +202,14 @@ export class MsePlayer {
     // next stream, which begins with its own header.
     const delay = closed.code === 1000 ? 500 : Math.min(10_000, 1000 * 2 ** this.reconnects);
     this.lastEnd = closed.explanation;
+    this.publisherEnded = closed.code === 1000;
     this.reconnects++;
-    this.message = `${closed.explanation} Reconnecting in ${(delay / 1000).toFixed(1)} s…`;
-    if (this.phase !== 'playing') this.phase = 'waiting';
+    if (this.started && this.publisherEnded) {
+      this.updatePhase(); // playing out what is buffered, or finished
+    } else {
+      this.message = `${closed.explanation} Reconnecting in ${(delay / 1000).toFixed(1)} s…`;
+      if (this.phase !== 'playing') this.phase = 'waiting';
+    }
     this.changed();
     setTimeout(() => {
       if (!this.stopped && this.socket === undefined) this.connect();
@@ -211,10 +218,12 @@ export class MsePlayer {
 
   /** Why the previous connection ended, shown until the next stream's data arrives. */
   private lastEnd: string | undefined;
+  /** The publisher ended the stream (a normal close) and no new stream has sent anything yet. */
+  private publisherEnded = false;
 
   /** While what was buffered plays out after a stream ended, the status still says it ended. */
   private withLastEnd(status: string): string {
-    return this.lastEnd === undefined ? status : `${status}. ${this.lastEnd}`;
+    return this.lastEnd === undefined ? status : `${status.replace(/[.…]+$/, '')}. ${this.lastEnd}`;
   }
 
   /** Starts again from a clean point: a new connection gets the stream header and a keyframe. */
@@ -241,69 +250,69 @@ export class MsePlayer {
   private receive(bytes: Uint8Array): void {
     const now = performance.now();
     this.lastEnd = undefined;
+    this.publisherEnded = false;
     this.receivedBytes += bytes.length;
     this.samples.push({ at: now, bytes: bytes.length });
     if (this.lastArrival !== undefined) this.chunkInterval = 0.8 * this.chunkInterval + 0.2 * Math.min(2000, now - this.lastArrival);
     this.lastArrival = now;
-    if (this.phase === 'unsupported') return;
-    if (this.mimeType === undefined) {
-      if (this.head.length === 0 && !isStreamStart(bytes)) {
-        const container = sniffMedia(bytes).container;
-        if (container !== 'flv' && container !== 'mpegts') {
-          // Mid-stream data cannot start a SourceBuffer: wait for a stream header (the next
-          // publisher, or the publisher's recorder restarting).
-          this.phase = 'waiting';
-          this.message = 'Joined in the middle of the stream, without its header (is the server’s cache off?): waiting for the next stream start…';
-          this.changed();
-          return;
-        }
-      }
-      this.head.push(bytes);
-      this.decideType();
-      return;
+    for (const piece of this.splitter.push(bytes)) {
+      if (this.phase === 'unsupported' || this.stopped) return;
+      this.take(piece, now);
     }
-    const restart = isStreamStart(bytes);
-    if (restart) this.restarts++;
-    this.queue.push({ bytes, arrival: now, restart });
-    this.queuedBytes += bytes.length;
-    if (this.queuedBytes > MAX_QUEUED_BYTES) {
-      this.resync('The player fell too far behind the stream.');
-      return;
-    }
+    if (this.queuedBytes > MAX_QUEUED_BYTES) return this.resync('The player fell too far behind the stream.');
     this.pump();
   }
 
-  /** Finds the stream's MediaSource type from its first bytes, then sets up the SourceBuffer. */
-  private decideType(): void {
-    const head = concat(this.head);
-    const info = sniffMedia(head);
-    this.info = info;
-    if (!info.complete && info.container !== 'unknown' && head.length < HEAD_LIMIT_BYTES) return; // need more bytes
+  private take(piece: SplitPiece, now: number): void {
+    switch (piece.type) {
+      case 'skipped':
+        if (this.mimeType !== undefined) return;
+        // Mid-stream data cannot start a SourceBuffer: wait for a stream header (the next
+        // publisher, or the publisher's recorder restarting).
+        this.phase = 'waiting';
+        this.message = 'Joined in the middle of the stream, without its header (is the server’s cache off?): waiting for the next stream start…';
+        this.changed();
+        return;
+      case 'unplayable':
+        if (piece.container === 'opaque') {
+          return this.unsupported(piece.reason === undefined ? 'The stream is neither WebM nor MP4: this page cannot play it.' : `The stream’s header cannot be read (${piece.reason}).`);
+        }
+        return this.unsupported(
+          `The stream is ${piece.container === 'flv' ? 'FLV' : 'MPEG-TS'}: browsers cannot play this container through Media Source Extensions. ` +
+            'Play it with ffmpeg/ffplay or VLC (e.g. websocat -b URL | ffplay -), or through the HLS output when the server has it.',
+        );
+      case 'start':
+        if (this.mimeType === undefined) return this.firstStart(piece.start, now);
+        // A new stream on the same connection (the publisher's recorder restarted).
+        this.restarts++;
+        return this.enqueue(piece.start.init, now, piece.start);
+      case 'media':
+        if (this.mimeType !== undefined) this.enqueue(piece.bytes, now, undefined);
+    }
+  }
+
+  private enqueue(bytes: Uint8Array, arrival: number, restart: StreamStart | undefined): void {
+    this.queue.push({ bytes, arrival, restart });
+    this.queuedBytes += bytes.length;
+  }
+
+  /** The first stream start: its type decides the SourceBuffer. */
+  private firstStart(start: StreamStart, now: number): void {
+    this.info = start;
     const MediaSourceClass = mediaSourceClass();
     if (MediaSourceClass === undefined) return this.unsupported('This browser has no Media Source Extensions, so it cannot play the stream here.');
-    if (info.container === 'flv' || info.container === 'mpegts') {
-      return this.unsupported(
-        `The stream is ${describeMedia(info)}: browsers cannot play this container through Media Source Extensions. ` +
-          'Play it with ffmpeg/ffplay or VLC (e.g. websocat -b URL | ffplay -), or through the HLS output when the server has it.',
-      );
-    }
-    if (info.container === 'unknown') return this.unsupported('The stream is neither WebM nor MP4: this page cannot play it.');
-    const mimeType = info.mimeType ?? this.settings.fallbackMimeType;
+    const mimeType = start.mimeType ?? this.settings.fallbackMimeType;
     if (mimeType === undefined) {
       return this.unsupported('The stream’s header does not say its codecs; choose a format under “Play as”.');
     }
     if (!MediaSourceClass.isTypeSupported(mimeType)) {
-      return this.unsupported(`This browser cannot play ${mimeType} through Media Source Extensions${info.container === 'webm' && info.codecs.some((codec) => codec.startsWith('avc1')) ? ' (H.264 in WebM: publish VP8 or VP9 instead)' : ''}.`);
+      const h264InWebm = start.container === 'webm' && start.codecs.some((codec) => codec.startsWith('avc1'));
+      return this.unsupported(`This browser cannot play ${mimeType} through Media Source Extensions${h264InWebm ? ' (H.264 in WebM: publish VP8 or VP9 instead)' : ''}.`);
     }
     this.mimeType = mimeType;
-    const first = this.head;
-    this.head = [];
-    for (const bytes of first) {
-      this.queue.push({ bytes, arrival: performance.now(), restart: false });
-      this.queuedBytes += bytes.length;
-    }
+    this.enqueue(start.init, now, undefined);
     this.phase = 'buffering';
-    this.message = `Receiving ${describeMedia(info)}…`;
+    this.message = `Receiving ${describeStart(start)}…`;
     this.openMediaSource(MediaSourceClass, mimeType);
     this.changed();
   }
@@ -343,7 +352,7 @@ export class MsePlayer {
     this.mediaSource = undefined;
     this.sourceBuffer = undefined;
     this.mimeType = undefined;
-    this.head = [];
+    this.splitter = new StreamSplitter();
     this.queue = [];
     this.queuedBytes = 0;
     this.marks = [];
@@ -362,14 +371,14 @@ export class MsePlayer {
     const sourceBuffer = this.sourceBuffer;
     if (sourceBuffer === undefined || sourceBuffer.updating || this.queue.length === 0 || this.mediaSource?.readyState !== 'open') return;
     const first = this.queue[0]!;
-    if (first.restart) {
-      first.restart = false;
-      this.beginNewStream(sourceBuffer, first.bytes);
+    if (first.restart !== undefined) {
+      this.beginNewStream(sourceBuffer, first.restart);
+      first.restart = undefined;
     }
     // Merge what waits into one append (fewer, larger appends), up to a new stream's start.
     let count = 1;
     let size = first.bytes.length;
-    while (count < this.queue.length && !this.queue[count]!.restart && size + this.queue[count]!.bytes.length <= MAX_APPEND_BYTES) {
+    while (count < this.queue.length && this.queue[count]!.restart === undefined && size + this.queue[count]!.bytes.length <= MAX_APPEND_BYTES) {
       size += this.queue[count]!.bytes.length;
       count++;
     }
@@ -391,19 +400,17 @@ export class MsePlayer {
   }
 
   /** A new header mid-stream (the publisher's recorder restarted, or a new publisher): place it after what is buffered. */
-  private beginNewStream(sourceBuffer: SourceBuffer, bytes: Uint8Array): void {
-    const info = sniffMedia(bytes);
+  private beginNewStream(sourceBuffer: SourceBuffer, start: StreamStart): void {
     try {
       sourceBuffer.abort(); // the previous stream's last cluster ends here
-      if (info.mimeType !== undefined && info.mimeType !== this.mimeType && typeof sourceBuffer.changeType === 'function') {
-        sourceBuffer.changeType(info.mimeType);
-        this.mimeType = info.mimeType;
-        this.info = info;
+      if (start.mimeType !== undefined && start.mimeType !== this.mimeType && typeof sourceBuffer.changeType === 'function') {
+        sourceBuffer.changeType(start.mimeType);
+        this.mimeType = start.mimeType;
       }
+      this.info = start;
       if (this.settings.mode === 'segments') {
         const end = this.bufferedRanges().at(-1)?.[1] ?? 0;
-        const first = info.container === 'webm' ? (webmFirstTimestamp(bytes) ?? 0) : 0;
-        sourceBuffer.timestampOffset = end - first;
+        sourceBuffer.timestampOffset = end - (start.firstTimeMs ?? 0) / 1000;
       }
     } catch {
       // Left as it is: the gap-skipping in tick() copes with odd timestamps.
@@ -479,17 +486,31 @@ export class MsePlayer {
       while (this.marks.length > 0 && this.marks[0]!.mediaTime <= video.currentTime) {
         this.arrivalToDisplayMs = performance.now() - this.marks.shift()!.arrival;
       }
-      if (video.paused && video.readyState >= 3 && !video.ended) video.play().catch(() => undefined);
+      if (video.paused && video.readyState >= 3 && !video.ended && !this.publisherEnded) video.play().catch(() => undefined);
     }
-    if (this.started && video.readyState >= 3 && !video.paused) {
+    this.updatePhase();
+    this.changed();
+  }
+
+  /** The phase and status line from what the video element shows. */
+  private updatePhase(): void {
+    const video = this.video;
+    const last = this.bufferedRanges().at(-1);
+    const playedOut = last === undefined || last[1] - video.currentTime < 0.1;
+    if (this.started && this.publisherEnded && (playedOut || video.readyState < 3)) {
+      // Everything the ended stream sent has been shown: one state until the next stream comes
+      // (paused on the last frame, without the video element's loading spinner).
+      this.phase = 'finished';
+      if (!video.paused) video.pause();
+      this.message = `The publisher ended the stream.${this.settings.reconnect ? ` Waiting for the next stream on “${this.settings.channel}”…` : ''}`;
+    } else if (this.started && video.readyState >= 3 && !video.paused) {
       if (this.startupMs === undefined && video.currentTime > 0) this.startupMs = performance.now() - this.startedAt;
       this.phase = 'playing';
-      this.message = this.withLastEnd(`Playing ${this.info === undefined ? '' : describeMedia(this.info)}`);
+      this.message = this.withLastEnd(`Playing ${this.info === undefined ? '' : describeStart(this.info)}`);
     } else if (this.started && this.phase === 'playing') {
       this.phase = 'stalled';
       this.message = this.withLastEnd('Waiting for data…');
     }
-    this.changed();
   }
 
   private seek(to: number): void {
@@ -548,15 +569,4 @@ export class MsePlayer {
   private changed(): void {
     this.onChange(this.state);
   }
-}
-
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const total = parts.reduce((sum, part) => sum + part.length, 0);
-  const joined = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.length;
-  }
-  return joined;
 }

@@ -1,13 +1,14 @@
 // The probe connection: the server sends the stream's first chunk (the oldest cached one, or the
-// next live one) and closes. The page reads the container, codecs and picture size from it.
+// next live one) and closes. The page says what it reads from it (container, codecs, picture size).
 
-import { StreamSocket, streamUrl } from './connection.js';
-import { sniffMedia } from './media-info.js';
-import type { MediaInfo } from './media-info.js';
+import { probe as probeStream } from '../src/client/receiver.js';
+import { pageStreamUrl } from './link.js';
+import { describeChunk } from './describe.js';
 
 export interface ProbeResult {
   readonly size: number;
-  readonly info: MediaInfo;
+  /** E.g. `WEBM, vp8 + opus, 640×360`. */
+  readonly description: string;
 }
 
 export interface Probe {
@@ -17,19 +18,10 @@ export interface Probe {
 
 /** Waits (for a publisher, if there is none yet) for the first chunk; rejects with the reason it failed. */
 export function probe(channel: string, key: string): Probe {
-  let socket: StreamSocket | undefined;
-  const result = new Promise<ProbeResult>((resolve, reject) => {
-    let got: ProbeResult | undefined;
-    socket = new StreamSocket(streamUrl(channel, key, 'probe'), {
-      binary: (data) => {
-        const bytes = new Uint8Array(data);
-        got ??= { size: bytes.length, info: sniffMedia(bytes) };
-      },
-      close: (closed) => {
-        if (got !== undefined) resolve(got);
-        else reject(new Error(closed.serverError ?? closed.explanation));
-      },
-    });
-  });
-  return { result, cancel: () => socket?.close() };
+  const controller = new AbortController();
+  const result = probeStream(pageStreamUrl(channel, key, 'probe'), { signal: controller.signal }).then((bytes) => ({
+    size: bytes.byteLength,
+    description: describeChunk(bytes),
+  }));
+  return { result, cancel: () => controller.abort(new Error('Cancelled.')) };
 }

@@ -5,8 +5,8 @@
 // its header and a keyframe, so receivers continue from a clean point.
 
 import { clockSource } from './clock.js';
-import { StreamSocket, streamUrl } from './connection.js';
-import type { Closed } from './connection.js';
+import { pageStreamUrl, StreamLink } from './link.js';
+import type { Closed } from './link.js';
 
 export type SourceKind = 'camera' | 'camera-mic' | 'screen' | 'screen-mic' | 'clock' | 'clock-audio';
 
@@ -114,7 +114,7 @@ export function describeMediaError(error: unknown): string {
 }
 
 export class Publisher {
-  private socket: StreamSocket | undefined;
+  private socket: StreamLink | undefined;
   private recorder: MediaRecorder | undefined;
   private readonly monitor: ReturnType<typeof setInterval>;
   private phase: PublishPhase = 'connecting';
@@ -128,6 +128,7 @@ export class Publisher {
   /** Chunks are being dropped until the recorder restarts. */
   private dropping = false;
   private recorderStopped = true;
+  private sending = Promise.resolve();
   private readonly samples: Array<{ at: number; bytes: number }> = [];
   readonly mimeType: string;
   readonly bufferBound: number;
@@ -184,16 +185,12 @@ export class Publisher {
 
   private connect(): void {
     const { channel, key } = this.settings;
-    this.socket = new StreamSocket(streamUrl(channel, key, 'publish'), {
+    this.socket = new StreamLink(pageStreamUrl(channel, key, 'publish'), {
       open: () => {
         this.phase = 'live';
         this.liveSince = Date.now();
         this.message = `Live on “${channel}” as ${this.mimeType}`;
         this.startRecorder();
-        this.changed();
-      },
-      serverError: (text) => {
-        this.alert = text;
         this.changed();
       },
       close: (closed: Closed) => {
@@ -232,7 +229,8 @@ export class Publisher {
       this.droppedBytes += data.size;
       return;
     }
-    socket.send(data); // a Blob: sent in order, no copy into script memory
+    // Read in order: each send waits for the chunks before it.
+    this.sending = this.sending.then(async () => socket.send(new Uint8Array(await data.arrayBuffer())));
     this.sentBytes += data.size;
     this.sentChunks++;
     this.samples.push({ at: performance.now(), bytes: data.size });

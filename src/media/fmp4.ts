@@ -1,4 +1,5 @@
 import { ByteReader } from './byte-reader.js';
+import { mp4CodecString } from './codec-strings.js';
 import { MediaParseError } from './types.js';
 import type { ContainerParser, ParserEvents, TrackInfo } from './types.js';
 
@@ -17,6 +18,8 @@ const CODECS: Readonly<Record<string, string>> = {
 interface Track {
   readonly id: number;
   readonly info: TrackInfo;
+  /** RFC 6381 codec string. */
+  readonly codecString: string;
   readonly timescale: number;
   defaultFlags: number | undefined;
 }
@@ -43,8 +46,14 @@ export class Fmp4Parser implements ContainerParser {
   /** After a keyframe moof: its mdat ends the keyframe. */
   private keyframeOpen = false;
   private keyframeEndAt: number | undefined;
+  private codecs: readonly string[] = [];
 
   constructor(private readonly events: ParserEvents) {}
+
+  /** RFC 6381 codec strings of the current track list, video first (for a browser's MediaSource). */
+  get codecStrings(): readonly string[] {
+    return this.codecs;
+  }
 
   get retainFrom(): number {
     return this.initReported ? this.reader.position : Math.min(this.streamStart, this.reader.position);
@@ -146,6 +155,8 @@ export class Fmp4Parser implements ContainerParser {
     }
     for (const track of tracks) track.defaultFlags = trex.get(track.id);
     this.tracks = tracks;
+    const of = (type: TrackInfo['type']): string[] => tracks.filter((track) => track.info.type === type).map((track) => track.codecString);
+    this.codecs = [...of('video'), ...of('audio')];
     this.events.tracks(tracks.map((track) => track.info));
   }
 
@@ -175,6 +186,7 @@ function readTrak(body: Uint8Array): Track | undefined {
   let entry = '';
   let width: number | undefined;
   let height: number | undefined;
+  let config: { type: string; body: Uint8Array } | undefined;
   for (const box of boxes(body)) {
     if (box.type === 'tkhd') id = readU32(box.body, box.body[0] === 1 ? 20 : 12);
     else if (box.type === 'mdia') {
@@ -189,6 +201,9 @@ function readTrak(body: Uint8Array): Track | undefined {
             if (handler === 'vide' && stsd.byteLength >= 8 + 8 + 28) {
               width = (stsd[8 + 32]! << 8) | stsd[8 + 33]!;
               height = (stsd[8 + 34]! << 8) | stsd[8 + 35]!;
+              // A visual sample entry's boxes (avcC, av1C…) follow its 78 bytes of fields.
+              const entry = boxes(stsd.subarray(8)).next().value;
+              if (entry !== undefined) config = boxes(entry.body.subarray(78)).next().value ?? undefined;
             }
           }
         }
@@ -199,7 +214,7 @@ function readTrak(body: Uint8Array): Track | undefined {
   const type = handler === 'vide' ? 'video' : handler === 'soun' ? 'audio' : 'other';
   const codec = CODECS[entry] ?? entry;
   const info: TrackInfo = type === 'video' && width !== undefined && height !== undefined ? { type, codec, width, height } : { type, codec };
-  return { id, info, timescale, defaultFlags: undefined };
+  return { id, info, codecString: mp4CodecString(entry, config), timescale, defaultFlags: undefined };
 }
 
 function readTraf(body: Uint8Array, tracks: readonly Track[]): { trackId: number; sync: boolean; timeMs: number | undefined } | undefined {

@@ -1,4 +1,5 @@
 import { ByteReader } from './byte-reader.js';
+import { webmCodecString } from './codec-strings.js';
 import { MediaParseError } from './types.js';
 import type { ContainerParser, ParserEvents, TrackInfo } from './types.js';
 
@@ -13,6 +14,7 @@ const ID = {
   TRACK_NUMBER: 0xd7,
   TRACK_TYPE: 0x83,
   CODEC_ID: 0x86,
+  CODEC_PRIVATE: 0x63a2,
   VIDEO: 0xe0,
   PIXEL_WIDTH: 0xb0,
   PIXEL_HEIGHT: 0xba,
@@ -85,8 +87,14 @@ export class WebmParser implements ContainerParser {
   private groupHasReference = false;
   /** End offset of the keyframe block, reported once the stream gets there. */
   private keyframeEndAt: number | undefined;
+  private codecs: readonly string[] = [];
 
   constructor(private readonly events: ParserEvents) {}
+
+  /** RFC 6381 codec strings of the current track list, video first (for a browser's MediaSource). */
+  get codecStrings(): readonly string[] {
+    return this.codecs;
+  }
 
   get retainFrom(): number {
     const position = this.reader.position;
@@ -272,17 +280,20 @@ export class WebmParser implements ContainerParser {
 
   private readTracks(body: Uint8Array): void {
     const tracks: Track[] = [];
+    const strings: Record<'video' | 'audio', string[]> = { video: [], audio: [] };
     for (const entry of children(body)) {
       if (entry.id !== ID.TRACK_ENTRY) continue;
       let number = 0;
       let type = 0;
       let codecId = '';
+      let codecPrivate: Uint8Array | undefined;
       let width: number | undefined;
       let height: number | undefined;
       for (const field of children(entry.body)) {
         if (field.id === ID.TRACK_NUMBER) number = readUint(field.body);
         else if (field.id === ID.TRACK_TYPE) type = readUint(field.body);
         else if (field.id === ID.CODEC_ID) codecId = String.fromCharCode(...field.body).replace(/\0+$/, '');
+        else if (field.id === ID.CODEC_PRIVATE) codecPrivate = field.body;
         else if (field.id === ID.VIDEO) {
           for (const video of children(field.body)) {
             if (video.id === ID.PIXEL_WIDTH) width = readUint(video.body);
@@ -294,8 +305,10 @@ export class WebmParser implements ContainerParser {
       const kind = type === 1 ? 'video' : type === 2 ? 'audio' : 'other';
       const info: TrackInfo = kind === 'video' && width !== undefined && height !== undefined ? { type: kind, codec, width, height } : { type: kind, codec };
       tracks.push({ number, info });
+      if (kind !== 'other') strings[kind].push(webmCodecString(codecId, codecPrivate));
     }
     this.tracks = tracks;
+    this.codecs = [...strings.video, ...strings.audio];
     this.videoTrack = tracks.find((track) => track.info.type === 'video')?.number;
     this.events.tracks(tracks.map((track) => track.info));
   }

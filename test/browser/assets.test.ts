@@ -17,7 +17,7 @@ t.test('the page and its assets', async (t) => {
 
   for (const [path, type] of [
     ['/_/app.js', 'text/javascript; charset=utf-8'],
-    ['/_/player.js', 'text/javascript; charset=utf-8'],
+    ['/_/app.js.map', 'application/json; charset=utf-8'],
     ['/_/app.css', 'text/css; charset=utf-8'],
     ['/_/hls.min.mjs', 'text/javascript; charset=utf-8'],
   ] as const) {
@@ -28,7 +28,11 @@ t.test('the page and its assets', async (t) => {
     t.ok((await response.arrayBuffer()).byteLength > 100, `${path} has content`);
   }
   const app = await (await fetch(httpUrl('/_/app.js'))).text();
-  t.notMatch(app, /from ['"](?!\.\/)/, 'the page imports only its own modules (no bundler needed)');
+  t.notMatch(app, /^import .* from |^export .* from /m, 'the page is one bundle: no static imports left');
+  t.same([...app.matchAll(/\bimport\(\s*(?:\/\*.*?\*\/\s*)*([^)]*)\)/g)].map((match) => match[1]!.trim()), ['specifier', 'HLS_MODULE'], 'dynamic imports: the SDK\'s Node-only `ws` (never reached in a browser) and hls.js from /_/');
+  t.notMatch(app, /\brequire\(|\bBuffer\./, 'nothing Node-only');
+  t.match(app, /\bWebmParser = class\b/, 'the server\'s own WebM parser (src/media) is in the page');
+  t.match(app, /\bConnection = class\b/, 'and the client SDK\'s connection (src/client)');
 
   const missing = await fetch(httpUrl('/_/nothing.js'));
   t.equal(missing.status, 404, 'unknown assets are 404');

@@ -3,8 +3,7 @@
 // no sleeps.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -35,14 +34,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Screenshots go here (git-ignored). */
 export const outputDir = join(root, 'test', 'browser', 'output');
 
-/** Compiles web/ into dist/web/ when that is missing or older than a source file. */
+/** Bundles the page (web/ and what it imports from src/) into dist/web/, as `npm run build` does (esbuild: well under a second). */
 export function ensurePageBuilt(): void {
-  const built = join(root, 'dist', 'web', 'app.js');
-  const sources = readdirSync(join(root, 'web')).filter((name) => name.endsWith('.ts') || name === 'tsconfig.json');
-  const newest = Math.max(...sources.map((name) => statSync(join(root, 'web', name)).mtimeMs));
-  if (existsSync(built) && statSync(built).mtimeMs >= newest) return;
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', join(root, 'web', 'tsconfig.json')], { stdio: 'inherit' });
+  execFileSync(process.execPath, [join(root, 'scripts', 'build-web.mjs')], { stdio: 'inherit' });
 }
 
 export async function launchBrowser(t: Test): Promise<Browser> {

@@ -1,0 +1,30 @@
+// Bundles the test page (web/app.ts and what it imports from src/: the client SDK's connection,
+// the media parsers) into dist/web/app.js for browsers, with esbuild. Fails when anything
+// Node-only would end up in the page.
+import { rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const outdir = join(root, 'dist', 'web');
+
+await rm(outdir, { recursive: true, force: true }); // no stale modules left to be served
+const result = await build({
+  entryPoints: [join(root, 'web', 'app.ts')],
+  outdir,
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['es2022', 'chrome100', 'firefox100', 'safari15'],
+  sourcemap: true,
+  metafile: true,
+  // Served by the server next to the page, loaded on demand by the HLS panel.
+  external: ['/_/hls.min.mjs'],
+  logLevel: 'warning',
+});
+const nodeOnly = Object.keys(result.metafile.inputs).filter((input) => input.startsWith('node:') || input.includes('node_modules/ws/'));
+if (nodeOnly.length > 0) {
+  console.error(`build-web: Node-only modules in the page bundle: ${nodeOnly.join(', ')}`);
+  process.exit(1);
+}
