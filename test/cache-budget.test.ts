@@ -1,4 +1,5 @@
 import t from 'tap';
+import { ConfigError, cacheMemoryLimitBytes, loadConfig } from '../src/config/index.js';
 import { CacheBudget, LOW_WATER_FRACTION, OPAQUE_FLOOR_BYTES, waterLevel } from '../src/media/cache-budget.js';
 import { CHUNK_OVERHEAD_BYTES } from '../src/media/chunk-cache.js';
 import { MediaCache } from '../src/media/media-cache.js';
@@ -140,4 +141,18 @@ t.test('when the minimums alone exceed the limit, caches keep them and the budge
   for (let i = 0; i < 64; i++) fifo.push(chunk(i));
   t.ok(budget.total <= 256 * KiB, `trimmed to the limit again (${budget.total})`);
   t.ok(fifo.size <= Math.max(OPAQUE_FLOOR_BYTES, 256 * KiB), 'opaque within the floor');
+});
+
+t.test('CACHE_MEMORY_LIMIT_MB: auto is the smaller of 1 GiB and a quarter of the memory; 0 is no limit', async (t) => {
+  t.equal(loadConfig().cacheMemoryLimitMb, 'auto');
+  t.equal(cacheMemoryLimitBytes('auto', 2048 * MiB), 512 * MiB);
+  t.equal(cacheMemoryLimitBytes('auto', 64 * 1024 * MiB), 1024 * MiB);
+  t.equal(cacheMemoryLimitBytes(loadConfig({ env: { CACHE_MEMORY_LIMIT_MB: '64' } }).cacheMemoryLimitMb), 64 * MiB);
+  t.equal(cacheMemoryLimitBytes(loadConfig({ flags: { cacheMemoryLimitMb: '0' } }).cacheMemoryLimitMb), 0);
+  const auto = cacheMemoryLimitBytes('auto');
+  t.ok(auto > 0 && auto <= 1024 * MiB, `on this machine: ${auto / MiB} MiB`);
+  const error = t.throws(() => loadConfig({ env: { CACHE_MEMORY_LIMIT_MB: 'lots' } })) as unknown;
+  t.ok(error instanceof ConfigError);
+  t.match((error as Error).message, /Invalid CACHE_MEMORY_LIMIT_MB \(--cache-memory-limit-mb\): "lots" is not a number/);
+  t.throws(() => loadConfig({ env: { CACHE_MEMORY_LIMIT_MB: '-1' } }), /CACHE_MEMORY_LIMIT_MB/);
 });
