@@ -140,6 +140,14 @@ function evaluateRep(results: ScenarioResult[]): TargetResult[] {
     }
   }
 
+  const memory = by.get('memory')?.publishers;
+  if (memory) {
+    const figures = memory.map((run) => `limit ${run.limitMb === 0 ? 'none' : `${run.limitMb} MiB`}: peak RSS ${run.peakRssMb.toFixed(0)} MiB, caches ${f1(run.cacheMb, 0)} MiB (${run.publishersConnected} publishers, ${run.publishedMbps.toFixed(0)} Mbit/s in)`);
+    const limited = memory.filter((run) => run.limitMb > 0 && run.cacheMb !== null);
+    const within = limited.every((run) => run.cacheMb! <= run.limitMb);
+    add('(memory) many opaque publishers: caches within CACHE_MEMORY_LIMIT_MB', limited.length === 0 ? 'INFO' : within ? 'PASS' : 'MISS', figures.join('; '));
+  }
+
   for (const r of results) if (r.error) add(`(${r.id}) ran`, 'MISS', `error: ${r.error.split('\n')[0]}`);
   return out;
 }
@@ -228,6 +236,11 @@ export function formatTable(results: ScenarioResult[]): string {
       rows.push([name(r), `${r.idle.receiversConnected}/${r.idle.receiversConnected + r.idle.connectFailed}`, f1(r.idle.connectMs / 1000, 2), '-', '-', '-', '-', '-', '-', `${f1(r.idle.rssPerReceiverKb, 2)} KiB/rcv`, f1(r.server?.cpuPercent, 0), '-', f1(r.server?.peakRssMb, 1), f1(r.generatorCpuPercent, 0), '-']);
     } else if (r.scale) {
       rows.push([name(r), `best ${r.scale.best ?? 'none'}`, ...Array<string>(header.length - 2).fill('')]);
+    } else if (r.publishers) {
+      for (const run of r.publishers) {
+        const label = `${name(r)} limit ${run.limitMb === 0 ? 'none' : run.limitMb}`;
+        rows.push([label, `${run.publishersConnected}/${run.publishersAsked} pub`, '-', f1(run.publishedMbps, 0), '-', '-', '-', '-', '-', `cache ${f1(run.cacheMb, 0)} MiB`, f1(run.cpuPercent, 0), '-', f1(run.peakRssMb, 1), '-', '-']);
+      }
     } else if (r.parse) {
       const worst = Math.max(...r.parse.map((c) => c.extraCorePercent));
       rows.push([name(r), `parse +${worst.toFixed(3)}% core`, ...Array<string>(header.length - 2).fill('')]);
@@ -251,6 +264,11 @@ export function formatNotes(results: ScenarioResult[]): string[] {
     const id = repeated ? `${r.id} #${r.rep}` : r.id;
     for (const n of r.notes) notes.push(`(${id}) ${n}`);
     if (r.error) notes.push(`(${id}) error: ${r.error}`);
+    for (const run of r.publishers ?? []) {
+      notes.push(
+        `(${id}) limit ${run.limitMb === 0 ? 'none' : `${run.limitMb} MiB`}: ${run.publishersConnected} publishers sent ${f1(run.publishedMbps, 0)} Mbit/s for ${f1(run.seconds, 1)} s; caches ${f1(run.cacheMb, 1)} MiB after ${run.trims ?? '-'} trims (${f1(run.trimmedMb, 0)} MiB dropped); server RSS ${f1(run.rssBeforeMb, 0)} -> peak ${f1(run.peakRssMb, 0)} MiB${run.closedByServer ? `; ${run.closedByServer} publishers closed by the server` : ''}${run.lateSends ? `; ${run.lateSends} late sends` : ''}`,
+      );
+    }
     if (r.scale) for (const st of r.scale.steps) notes.push(`(${id}) ${st.receivers} receivers: ${st.why} (p99 ${f1(st.p99Ms, 2)} ms)`);
     if (!s) continue;
     const other = r.server?.otherCpuPercent ?? 0;

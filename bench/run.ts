@@ -15,11 +15,12 @@ const TCP_RELAY = fileURLToPath(new URL('./tcp-baseline.js', import.meta.url));
 
 const USAGE = `Usage: node dist/bench/run.js [options]
 
-  --scenario LIST         comma-separated from a,a-tcp,b,b-tcp,c,d,e,f,g,scale,scale-tcp
+  --scenario LIST         comma-separated from a,a-tcp,b,b-tcp,c,d,e,f,g,memory,scale,scale-tcp
                           (default: all; *-tcp are plain-TCP twins for reference)
   --duration S            measured seconds per scenario (default 10)
   --warmup S              seconds published before measuring (default 1)
-  --receivers-scale X     multiply the receiver counts of a,b,c,d,f, e.g. 0.1 for a quick run (default 1)
+  --receivers-scale X     multiply the receiver counts of a,b,c,d,f and the publishers of memory,
+                          e.g. 0.1 for a quick run (default 1)
   --scale-steps LIST      receiver counts tried by 'scale' (default 1000,2000,4000,6000)
   --idle-receivers N      receivers for scenario e (default 10000)
   --server-cmd CMD        shell command of the server under test, with {port}
@@ -104,7 +105,7 @@ async function main(): Promise<number> {
   const machine = machineInfo();
   const biggest = Math.max(...selected.map((id) => {
     const s = specs[id as ScenarioId];
-    return s.kind === 'stream' || s.kind === 'idle' ? s.receivers : s.kind === 'scale' ? Math.max(...s.steps) : 0;
+    return s.kind === 'stream' || s.kind === 'idle' ? s.receivers : s.kind === 'scale' ? Math.max(...s.steps) : s.kind === 'publishers' ? s.publishers : 0;
   }));
   if (machine.openFilesSoftLimit !== null && machine.openFilesSoftLimit < biggest + 200) {
     log(`warning: ulimit -n is ${machine.openFilesSoftLimit}, below the ${biggest + 200} descriptors the server needs; raise it (ulimit -n ${biggest + 1000})`);

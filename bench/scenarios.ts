@@ -7,6 +7,8 @@
 import { randomInt } from 'node:crypto';
 import { Histogram } from './histogram.js';
 import type { ConnectedReply, StatsReply, TeardownReply, Transport } from './ipc.js';
+import { runManyPublishers } from './many-publishers.js';
+import type { ManyPublishersRun, ManyPublishersSpec } from './many-publishers.js';
 import { measureParseCost } from './parse-cost.js';
 import type { ParseCostCase } from './parse-cost.js';
 import type { WorkerPool } from './pool.js';
@@ -15,8 +17,8 @@ import { Publisher, type Pace, type PublishResult } from './publisher.js';
 import { freePort, sleep, startServer, type ServerHandle } from './server-process.js';
 
 /** `*-tcp` are plain-TCP twins of a, b and scale: the machine's own ceiling for their latencies. */
-export type ScenarioId = 'a' | 'a-tcp' | 'b' | 'b-tcp' | 'c' | 'd' | 'e' | 'f' | 'g' | 'scale' | 'scale-tcp';
-export const ALL_SCENARIOS: ScenarioId[] = ['a', 'a-tcp', 'b', 'b-tcp', 'c', 'd', 'e', 'f', 'g', 'scale', 'scale-tcp'];
+export type ScenarioId = 'a' | 'a-tcp' | 'b' | 'b-tcp' | 'c' | 'd' | 'e' | 'f' | 'g' | 'memory' | 'scale' | 'scale-tcp';
+export const ALL_SCENARIOS: ScenarioId[] = ['a', 'a-tcp', 'b', 'b-tcp', 'c', 'd', 'e', 'f', 'g', 'memory', 'scale', 'scale-tcp'];
 
 interface StreamSpec {
   kind: 'stream';
@@ -31,12 +33,15 @@ export type ScenarioSpec =
   | (StreamSpec & { id: ScenarioId; title: string })
   | { id: ScenarioId; title: string; kind: 'idle'; receivers: number }
   | { id: ScenarioId; title: string; kind: 'scale'; transport: Transport; steps: number[]; bitsPerSecond: number; messageBytes: number; p99LimitMs: number }
-  | { id: ScenarioId; title: string; kind: 'parse' };
+  | { id: ScenarioId; title: string; kind: 'parse' }
+  | (ManyPublishersSpec & { id: ScenarioId; title: string; kind: 'publishers' });
 
 const MBIT = 1_000_000;
 const KIB = 1024;
 /** How far (c) and (d) may run ahead of their slowest receiver: about what the TCP relay buffers. */
 const SATURATE_WINDOW = 8 * 1024 * KIB;
+/** The server-wide cache limit (memory) compares with no limit: well below what 300 × 2 Mbit/s fill in 10 s. */
+const MEMORY_LIMIT_MB = 256;
 
 /**
  * The issue's scenarios. `scale` multiplies the built-in receiver counts of a-f for quick
@@ -57,6 +62,15 @@ export function scenarioSpecs(scale: number, scaleSteps: number[], idleReceivers
     e: { id: 'e', title: `${idleReceivers} idle receivers (RSS per receiver)`, kind: 'idle', receivers: idleReceivers },
     f: { id: 'f', title: `(a) with 1 of ${n(200)} receivers paused`, kind: 'stream', transport: 'ws', receivers: n(200), pace: { kind: 'paced', bitsPerSecond: 4 * MBIT }, messageBytes: 64 * KIB, pausedReceivers: 1 },
     g: { id: 'g', title: 'GOP-cache parsing cost: WebM and FLV at 4 and 20 Mbit/s vs opaque', kind: 'parse' },
+    memory: {
+      id: 'memory',
+      title: `${n(300)} opaque publishers x 2 Mbit/s, no receivers: CACHE_MEMORY_LIMIT_MB 0 vs ${MEMORY_LIMIT_MB}`,
+      kind: 'publishers',
+      publishers: n(300),
+      bitsPerSecond: 2 * MBIT,
+      messageBytes: 32 * KIB,
+      limitsMb: [0, MEMORY_LIMIT_MB],
+    },
     scale: { id: 'scale', title: 'largest receiver count at 2 Mbit/s, 32 KiB with zero loss and p99 < 50 ms', transport: 'ws', ...search },
     'scale-tcp': { id: 'scale-tcp', title: 'plain-TCP twin of the scale search', transport: 'tcp', ...search },
   };
@@ -152,6 +166,7 @@ export interface ScenarioResult {
   idle?: { receiversConnected: number; connectFailed: number; firstConnectError: string | null; connectMs: number; rssPerReceiverKb: number; rssBeforeMb: number; rssAfterMb: number };
   scale?: { steps: Array<{ receivers: number; pass: boolean; why: string; p99Ms: number; missing: number }>; best: number | null };
   parse?: ParseCostCase[];
+  publishers?: ManyPublishersRun[];
   error?: string;
   notes: string[];
 }
@@ -377,6 +392,10 @@ export async function runScenario(ctx: RunContext, spec: ScenarioSpec): Promise<
     switch (spec.kind) {
       case 'parse':
         return { ...base, parse: await measureParseCost(ctx.log) };
+      case 'publishers': {
+        const { runs, notes } = await runManyPublishers(ctx, spec);
+        return { ...base, transport: 'ws', publishers: runs, notes };
+      }
       case 'stream': {
         const r = await runStream(ctx, spec);
         return { ...base, transport: spec.transport, ...r };

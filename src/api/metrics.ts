@@ -3,6 +3,7 @@ import { bridgeSummary, isInternalReceiver } from '../bridge/index.js';
 import { ControlClient } from '../coordinator/index.js';
 import type { StreamServer } from '../server/stream-server.js';
 import { Rejections } from '../protocol/errors.js';
+import { cacheMemory } from './snapshot.js';
 
 const statusOf = new Map<string, number>(Object.values(Rejections).map((rejection) => [rejection.code, rejection.status]));
 
@@ -33,14 +34,38 @@ export function createMetrics(server: StreamServer): Registry {
       this.set(server.registry.size);
     },
   });
+  // CACHE_MEMORY_LIMIT_MB: the caches' total (kept by the budget), its limit, and receivers' queues.
   new Gauge({
     name: 'wss_cache_bytes',
     help: 'Bytes held by all channel caches.',
     registers,
     collect() {
-      let total = 0;
-      for (const channel of server.registry) total += channel.cache.size;
-      this.set(total);
+      this.set(server.registry.budget.total);
+    },
+  });
+  new Gauge({
+    name: 'wss_cache_limit_bytes',
+    help: 'CACHE_MEMORY_LIMIT_MB in bytes (absent without a server-wide limit).',
+    registers,
+    collect() {
+      if (server.registry.budget.limitBytes > 0) this.set(server.registry.budget.limitBytes);
+    },
+  });
+  new Counter({
+    name: 'wss_cache_trimmed_bytes_total',
+    help: 'Bytes dropped from the caches to keep them within CACHE_MEMORY_LIMIT_MB.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(server.registry.budget.trimmedBytes);
+    },
+  });
+  new Gauge({
+    name: 'wss_receiver_queued_bytes',
+    help: 'Bytes waiting for slow receivers (queues and socket buffers).',
+    registers,
+    collect() {
+      this.set(cacheMemory(server).queuedBytes);
     },
   });
   new Counter({

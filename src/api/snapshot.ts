@@ -119,10 +119,37 @@ export function serverSummary(server: StreamServer, ffmpeg: FfmpegInfo | null): 
     traffic: server.traffic(),
     receiversClosedSlow: server.counters.receiversClosedSlow,
     memory: process.memoryUsage(),
+    cacheMemory: cacheMemory(server),
     authorization: describeAuthorizer(authorizer),
     coordinator: authorizer instanceof ControlClient ? { url: authorizer.url, state: authorizer.state } : null,
     certificate: server.certificate === undefined ? null : { fingerprint: server.certificate.fingerprint, validTo: server.certificate.validTo },
     ffmpeg,
+  };
+}
+
+/** The caches against CACHE_MEMORY_LIMIT_MB, and what waits in receivers' queues beside them. */
+export interface CacheMemory {
+  /** Bytes held by all channels' caches (with 16 bytes per chunk). */
+  cacheBytes: number;
+  /** CACHE_MEMORY_LIMIT_MB in bytes, null without a server-wide limit. */
+  limitBytes: number | null;
+  /** Times the caches were trimmed to fit, and the bytes that freed. */
+  trims: number;
+  trimmedBytes: number;
+  /** Bytes waiting for slow receivers (each bounded by MAX_RECEIVER_BUFFER_MB), socket buffers included. */
+  queuedBytes: number;
+}
+
+export function cacheMemory(server: StreamServer): CacheMemory {
+  const budget = server.registry.budget;
+  let queuedBytes = 0;
+  for (const channel of server.registry) for (const receiver of channel.receivers) queuedBytes += receiver.bufferedBytes;
+  return {
+    cacheBytes: budget.total,
+    limitBytes: budget.limitBytes > 0 ? budget.limitBytes : null,
+    trims: budget.trims,
+    trimmedBytes: budget.trimmedBytes,
+    queuedBytes,
   };
 }
 

@@ -1,4 +1,5 @@
 import type { StreamCache } from '../media/chunk-cache.js';
+import { CacheBudget } from '../media/cache-budget.js';
 import { MediaCache } from '../media/media-cache.js';
 import type { MediaCacheOptions } from '../media/media-cache.js';
 import { Channel } from './channel.js';
@@ -11,16 +12,23 @@ export class ChannelRegistry {
   constructor(
     private readonly createCache: () => StreamCache,
     private readonly channelOptions: ChannelOptions = {},
+    /** The bytes held by all channels' caches, and their limit (CACHE_MEMORY_LIMIT_MB). */
+    readonly budget: CacheBudget = new CacheBudget(0),
   ) {}
 
-  /** Keyframe-aware caches for recognised containers, the byte FIFO for anything else. */
-  static withMediaCache(options: MediaCacheOptions & ChannelOptions): ChannelRegistry {
-    return new ChannelRegistry(() => new MediaCache(options), { overflow: options.overflow });
+  /**
+   * Keyframe-aware caches for recognised containers, the byte FIFO for anything else, all
+   * within `memoryLimitBytes` together (0 or absent: no server-wide limit).
+   */
+  static withMediaCache(options: Omit<MediaCacheOptions, 'budget'> & ChannelOptions & { memoryLimitBytes?: number }): ChannelRegistry {
+    const budget = new CacheBudget(options.memoryLimitBytes ?? 0);
+    return new ChannelRegistry(() => new MediaCache({ ...options, budget }), { overflow: options.overflow }, budget);
   }
 
   /** Every stream treated as opaque: the plain byte FIFO, slow receivers closed. */
   static withByteCache(capacityBytes: number): ChannelRegistry {
-    return new ChannelRegistry(() => new MediaCache({ capacityBytes, detect: false }));
+    const budget = new CacheBudget(0);
+    return new ChannelRegistry(() => new MediaCache({ capacityBytes, detect: false, budget }), {}, budget);
   }
 
   get(name: string): Channel | undefined {

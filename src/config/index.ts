@@ -4,6 +4,7 @@ import type { SettingDefinition, SettingName, Settings } from './settings.js';
 export { settings, MEBIBYTE };
 export type { SettingName, SettingDefinition };
 export { IpList, canonicalAddress } from './ip-list.js';
+export { cacheMemoryLimitBytes } from './memory-limit.js';
 
 /** The typed configuration: one field per setting. */
 export type Config = { readonly [K in SettingName]: ReturnType<Settings[K]['parse']> };

@@ -118,6 +118,13 @@ export const settings = {
     description: 'Groups of pictures (from one keyframe to the next) cached per channel for late receivers of a recognised container.',
     parse: (raw) => parseNumber(raw, { integer: true, min: 1, max: 1000 }),
   }),
+  cacheMemoryLimitMb: setting({
+    env: 'CACHE_MEMORY_LIMIT_MB',
+    default: 'auto',
+    description:
+      'Total of all channels\' caches, in MiB: over it the oldest bytes beyond what a late joiner needs are trimmed (opaque streams first, then GOPs older than the last complete one; inits are kept). `auto`: the smaller of 1024 and a quarter of the memory (RAM, or the cgroup limit); 0 = no server-wide limit.',
+    parse: (raw): number | 'auto' => (raw.trim().toLowerCase() === 'auto' ? 'auto' : parseNumber(raw, { min: 0, max: 1024 * 1024 })),
+  }),
   receiverOverflow: setting({
     env: 'RECEIVER_OVERFLOW',
     default: 'skip',

@@ -99,6 +99,19 @@ export class ByteFifoCache {
     return this.chunks.toArray();
   }
 
+  /** Bytes held beyond `floor`, never counting the last chunk (the cache budget's view). */
+  surplus(floor: number): number {
+    const last = this.chunks.peekLast();
+    if (last === undefined) return 0;
+    return Math.max(0, this.size - Math.max(floor, last.byteLength + CHUNK_OVERHEAD_BYTES));
+  }
+
+  /** Drops the oldest chunks until about `bytes` are freed, keeping the last chunk (the cache budget). */
+  release(bytes: number): void {
+    const target = this.size - bytes;
+    while (this.chunks.length > 1 && this.size > target) this.chunks.shift();
+  }
+
   first(): Uint8Array | undefined {
     return this.chunks.peek();
   }

@@ -33,6 +33,11 @@ export class ChunkQueue {
     return this.items[this.head];
   }
 
+  /** The chunk pushed last, if still queued. */
+  peekLast(): Uint8Array | undefined {
+    return this.length > 0 ? this.items[this.items.length - 1] : undefined;
+  }
+
   shift(): Uint8Array | undefined {
     if (this.head >= this.items.length) return undefined;
     const chunk = this.items[this.head]!;

@@ -132,6 +132,35 @@ export class GopCache {
     return 'wait';
   }
 
+  /**
+   * Bytes held before the last group a late joiner can start with: the last one whose keyframe
+   * is complete (the cache budget may release them; the init is pinned apart).
+   */
+  get surplus(): number {
+    const keep = this.keepIndex();
+    return keep <= 0 ? 0 : Math.max(0, this.groups[keep]!.start - this.log.start);
+  }
+
+  /** Drops the oldest groups before that one until about `bytes` are freed (the cache budget). */
+  release(bytes: number): void {
+    const target = this.size - bytes;
+    let keep = this.keepIndex();
+    while (keep > 0 && this.size > target) {
+      this.groups.shift();
+      keep--;
+      this.trim();
+    }
+  }
+
+  /** Index of the last group that starts at a complete keyframe, or -1. */
+  private keepIndex(): number {
+    for (let i = this.groups.length - 1; i >= 0; i--) {
+      const group = this.groups[i]!;
+      if (!group.prefix && group.keyEnd !== undefined) return i;
+    }
+    return -1;
+  }
+
   /** Stops caching groups (receive-clear-cache); the init stays and parsing goes on. */
   clearAndDisable(): void {
     this.caching = false;

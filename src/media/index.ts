@@ -1,5 +1,7 @@
 export { ByteFifoCache, CHUNK_OVERHEAD_BYTES } from './chunk-cache.js';
 export type { Backlog, KeyframePoint, MediaTick, ProbeAnswer, StreamCache } from './chunk-cache.js';
+export { CacheBudget, LOW_WATER_FRACTION, OPAQUE_FLOOR_BYTES, waterLevel } from './cache-budget.js';
+export type { BudgetMember, TrimTier } from './cache-budget.js';
 export { MediaCache } from './media-cache.js';
 export type { MediaCacheOptions } from './media-cache.js';
 export { GopCache } from './gop-cache.js';

@@ -1,5 +1,7 @@
 import { ByteFifoCache, CHUNK_OVERHEAD_BYTES } from './chunk-cache.js';
 import type { Backlog, MediaTick, ProbeAnswer, StreamCache } from './chunk-cache.js';
+import { OPAQUE_FLOOR_BYTES } from './cache-budget.js';
+import type { BudgetAccount, BudgetMember, CacheBudget, TrimTier } from './cache-budget.js';
 import { GopCache } from './gop-cache.js';
 import { SNIFF_BYTES, sniffContainer } from './sniff.js';
 import { MediaParseError } from './types.js';
@@ -12,6 +14,8 @@ export interface MediaCacheOptions {
   readonly gops?: number;
   /** False treats every stream as opaque (the plain byte FIFO). */
   readonly detect?: boolean;
+  /** CACHE_MEMORY_LIMIT_MB: the budget shared by all channels' caches, told of every size change. */
+  readonly budget?: CacheBudget;
 }
 
 const UNKNOWN: MediaInfo = { container: 'unknown', tracks: [] };
@@ -22,7 +26,7 @@ const OPAQUE: MediaInfo = { container: 'opaque', tracks: [] };
  * container keyframe-aware (GopCache) and anything else as today's byte FIFO. A container that
  * stops parsing degrades to the FIFO for the rest of the session.
  */
-export class MediaCache implements StreamCache {
+export class MediaCache implements StreamCache, BudgetMember {
   private state: 'sniff' | 'opaque' | 'media';
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
@@ -30,8 +34,10 @@ export class MediaCache implements StreamCache {
   private gop: GopCache | undefined;
   private detected: MediaInfo;
   private cleared = false;
+  private readonly account: BudgetAccount | undefined;
 
   constructor(private readonly options: MediaCacheOptions) {
+    this.account = options.budget?.open(this);
     this.fifo = new ByteFifoCache(options.capacityBytes);
     this.state = this.initialState();
     this.detected = this.state === 'opaque' ? OPAQUE : UNKNOWN;
@@ -57,6 +63,27 @@ export class MediaCache implements StreamCache {
   }
 
   push(chunk: Uint8Array): MediaTick | null {
+    const tick = this.pushChunk(chunk);
+    this.account?.update(this.size);
+    return tick;
+  }
+
+  surplus(tier: TrimTier): number {
+    if (this.state === 'media') return tier === 'older-gops' ? this.gop!.surplus : 0;
+    if (this.state !== 'opaque' || tier === 'older-gops') return 0;
+    return this.fifo.surplus(tier === 'opaque' ? OPAQUE_FLOOR_BYTES : 0);
+  }
+
+  release(tier: TrimTier, bytes: number): void {
+    if (this.state === 'media') {
+      if (tier === 'older-gops') this.gop!.release(bytes);
+    } else if (this.state === 'opaque' && tier !== 'older-gops') {
+      this.fifo.release(Math.min(bytes, this.surplus(tier)));
+    }
+    this.account?.update(this.size);
+  }
+
+  private pushChunk(chunk: Uint8Array): MediaTick | null {
     if (this.state === 'opaque') {
       this.fifo.push(chunk);
       return null;
@@ -106,6 +133,7 @@ export class MediaCache implements StreamCache {
     this.cleared = true;
     this.fifo.clearAndDisable();
     this.gop?.clearAndDisable();
+    this.account?.update(this.size);
   }
 
   reset(): void {
@@ -116,6 +144,7 @@ export class MediaCache implements StreamCache {
     this.fifo.reset();
     this.gop = undefined;
     this.cleared = false;
+    this.account?.update(this.size);
   }
 
   private initialState(): 'sniff' | 'opaque' {

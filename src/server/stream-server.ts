@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import uWS from 'uWebSockets.js';
 import type { Config } from '../config/index.js';
-import { ConfigError, MEBIBYTE, canonicalAddress } from '../config/index.js';
+import { ConfigError, MEBIBYTE, cacheMemoryLimitBytes, canonicalAddress } from '../config/index.js';
 import { ChannelRegistry, Receiver } from '../channels/index.js';
 import type { Channel, Publisher, ReceiverKind } from '../channels/index.js';
 import { createAuthorizer, createPlayAccess } from '../coordinator/index.js';
@@ -148,6 +148,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       capacityBytes: Math.floor(config.gopCacheSizeMb * MEBIBYTE),
       gops: config.gopCacheGops,
       overflow: config.receiverOverflow,
+      memoryLimitBytes: cacheMemoryLimitBytes(config.cacheMemoryLimitMb),
     });
     this.maxMessageBytes = Math.floor(config.maxMessageSizeMb * MEBIBYTE);
     this.receiverBufferBytes = Math.floor(config.maxReceiverBufferMb * MEBIBYTE);
