@@ -94,8 +94,13 @@ t.test('kill closes the publisher, only with the matching stream id', async (t) 
   const publisher = await TestClient.connect(url('/k/key/publish'));
   const { body } = await json('/api/v1/channels/k');
   const wrong = await json('/api/v1/channels/k/kill', { method: 'POST', body: JSON.stringify({ streamId: 'other' }) });
-  t.equal(wrong.status, 409);
-  t.equal(wrong.body.killed, false);
+  t.same(wrong, {
+    status: 409,
+    body: { killed: false, channel: 'k', streamId: body.streamId, error: `stream id mismatch: 'k' is live with stream id '${body.streamId}', not 'other'` },
+  });
+  const wrongQuery = await json('/api/v1/channels/k/kill?streamId=wrong', { method: 'POST' });
+  t.equal(wrongQuery.status, 409);
+  t.equal(wrongQuery.body.error, `stream id mismatch: 'k' is live with stream id '${body.streamId}', not 'wrong'`);
   t.equal(publisher.socket.readyState, publisher.socket.OPEN);
   const right = await json(`/api/v1/channels/k/kill?streamId=${body.streamId}`, { method: 'POST' });
   t.same(right, { status: 200, body: { killed: true, channel: 'k', streamId: body.streamId } });

@@ -153,7 +153,9 @@ export class AdminServer {
     const publisher = this.server.registry.get(name)?.publisher;
     if (publisher === undefined) return notFound(`Nothing is published on '${name}'`);
     if (streamId !== undefined && streamId !== publisher.streamId) {
-      return { status: 409, body: { killed: false, error: `The stream on '${name}' is not ${streamId}` } };
+      // The admin API is trusted (token or loopback): naming the live stream id helps the caller retry.
+      const error = `stream id mismatch: '${name}' is live with stream id '${publisher.streamId}', not '${streamId}'`;
+      return { status: 409, body: { killed: false, channel: name, streamId: publisher.streamId, error } };
     }
     this.server.killPublisher(name, publisher.streamId);
     this.logger.info(`[ADMIN] Killed the publisher of '${name}' (${publisher.streamId})`);
