@@ -1,8 +1,11 @@
+import { once } from 'node:events';
 import t from 'tap';
 import type { Test } from 'tap';
 import { Application } from '../src/app.js';
 import { ConfigError, loadConfig } from '../src/config/index.js';
+import { ControlClient } from '../src/coordinator/index.js';
 import { TestClient } from './helpers/client.js';
+import { TestCoordinator } from './helpers/coordinator.js';
 import { freePort } from './helpers/ports.js';
 
 async function start(t: Test, settings: Record<string, string> = {}) {
@@ -202,6 +205,24 @@ t.test('/metrics parses as Prometheus text and its counters move', async (t) => 
   const ended = await scrape();
   t.equal(ended.get('wss_received_bytes_total'), 4096, 'totals survive the session');
   t.equal(ended.get('wss_sent_bytes_total'), 4096);
+});
+
+t.test('the coordinator metrics exist in coordinator mode only', async (t) => {
+  const standalone = await start(t);
+  t.notMatch(await (await standalone.admin('/metrics')).text(), /wss_coordinator_/, 'standalone: no coordinator series');
+
+  const coordinator = await TestCoordinator.start();
+  t.teardown(() => coordinator.stop());
+  const { app, admin } = await start(t, { controlBaseUrl: coordinator.baseUrl, controlReconnectMinSeconds: '5' });
+  const control = app.stream.authorizer;
+  if (!(control instanceof ControlClient)) throw new Error('not in coordinator mode');
+  if (control.state !== 'connected') await once(control, 'connected');
+  const up = parsePrometheus(await (await admin('/metrics')).text());
+  t.equal(up.get('wss_coordinator_connected'), 1, 'connected');
+  await coordinator.stop();
+  if (control.state === 'connected') await once(control, 'disconnected');
+  const down = parsePrometheus(await (await admin('/metrics')).text());
+  t.equal(down.get('wss_coordinator_connected'), 0, 'disconnected');
 });
 
 t.test('no per-channel series by default', async (t) => {
