@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import uWS from 'uWebSockets.js';
 import { addClientCommands } from './client/cli.js';
 import { ConfigError, flagOf, loadConfig, settingNames, settings } from './config/index.js';
@@ -19,10 +19,16 @@ const SHUTDOWN_DEADLINE_MS = 10_000;
 export function buildProgram(): Command {
   const program = new Command('ws-stream-server')
     .description('Live-streaming server over plain WebSockets')
-    .version(VERSION);
+    .version(VERSION)
+    // Usage errors throw a CommanderError that main() turns into exit code 2; subcommands
+    // inherit both settings when created below.
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)');
   const serve = program
     .command('serve', { isDefault: true })
-    .description('run the server (default command); every flag can also be set by its environment variable');
+    .description('run the server (default command); every flag can also be set by its environment variable')
+    // A word that names no command lands here, as the default command's argument.
+    .allowExcessArguments();
   for (const name of settingNames) {
     const definition = settings[name];
     serve.addOption(
@@ -30,6 +36,10 @@ export function buildProgram(): Command {
     );
   }
   serve.action(async (options: Record<string, string | undefined>, command: Command) => {
+    if (command.args.length > 0) {
+      const names = program.commands.map((candidate) => candidate.name()).join(', ');
+      program.error(`error: unknown command '${command.args[0]}' (commands: ${names}, help)`, { code: 'commander.unknownCommand' });
+    }
     const flags: Partial<Record<SettingName, string>> = {};
     for (const name of settingNames) {
       // Only values given on the command line; env and .env are resolved by loadConfig.
@@ -146,6 +156,15 @@ async function serveCommand(flags: Partial<Record<SettingName, string>>): Promis
   process.on('SIGTERM', shutdown);
 }
 
+/** Exit code of a command-line usage error (unknown flag or command, missing argument, bad value). */
+export const USAGE_EXIT_CODE = 2;
+
 export async function main(argv: string[] = process.argv): Promise<void> {
-  await buildProgram().parseAsync(argv);
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    // Commander has printed the message (or the help/version asked for) already.
+    if (!(error instanceof CommanderError)) throw error;
+    process.exitCode = error.exitCode === 0 ? 0 : USAGE_EXIT_CODE;
+  }
 }

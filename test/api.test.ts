@@ -1,8 +1,11 @@
+import { once } from 'node:events';
 import t from 'tap';
 import type { Test } from 'tap';
 import { Application } from '../src/app.js';
 import { ConfigError, loadConfig } from '../src/config/index.js';
+import { ControlClient } from '../src/coordinator/index.js';
 import { TestClient } from './helpers/client.js';
+import { TestCoordinator } from './helpers/coordinator.js';
 import { freePort } from './helpers/ports.js';
 
 async function start(t: Test, settings: Record<string, string> = {}) {
@@ -94,8 +97,13 @@ t.test('kill closes the publisher, only with the matching stream id', async (t) 
   const publisher = await TestClient.connect(url('/k/key/publish'));
   const { body } = await json('/api/v1/channels/k');
   const wrong = await json('/api/v1/channels/k/kill', { method: 'POST', body: JSON.stringify({ streamId: 'other' }) });
-  t.equal(wrong.status, 409);
-  t.equal(wrong.body.killed, false);
+  t.same(wrong, {
+    status: 409,
+    body: { killed: false, channel: 'k', streamId: body.streamId, error: `stream id mismatch: 'k' is live with stream id '${body.streamId}', not 'other'` },
+  });
+  const wrongQuery = await json('/api/v1/channels/k/kill?streamId=wrong', { method: 'POST' });
+  t.equal(wrongQuery.status, 409);
+  t.equal(wrongQuery.body.error, `stream id mismatch: 'k' is live with stream id '${body.streamId}', not 'wrong'`);
   t.equal(publisher.socket.readyState, publisher.socket.OPEN);
   const right = await json(`/api/v1/channels/k/kill?streamId=${body.streamId}`, { method: 'POST' });
   t.same(right, { status: 200, body: { killed: true, channel: 'k', streamId: body.streamId } });
@@ -197,6 +205,24 @@ t.test('/metrics parses as Prometheus text and its counters move', async (t) => 
   const ended = await scrape();
   t.equal(ended.get('wss_received_bytes_total'), 4096, 'totals survive the session');
   t.equal(ended.get('wss_sent_bytes_total'), 4096);
+});
+
+t.test('the coordinator metrics exist in coordinator mode only', async (t) => {
+  const standalone = await start(t);
+  t.notMatch(await (await standalone.admin('/metrics')).text(), /wss_coordinator_/, 'standalone: no coordinator series');
+
+  const coordinator = await TestCoordinator.start();
+  t.teardown(() => coordinator.stop());
+  const { app, admin } = await start(t, { controlBaseUrl: coordinator.baseUrl, controlReconnectMinSeconds: '5' });
+  const control = app.stream.authorizer;
+  if (!(control instanceof ControlClient)) throw new Error('not in coordinator mode');
+  if (control.state !== 'connected') await once(control, 'connected');
+  const up = parsePrometheus(await (await admin('/metrics')).text());
+  t.equal(up.get('wss_coordinator_connected'), 1, 'connected');
+  await coordinator.stop();
+  if (control.state === 'connected') await once(control, 'disconnected');
+  const down = parsePrometheus(await (await admin('/metrics')).text());
+  t.equal(down.get('wss_coordinator_connected'), 0, 'disconnected');
 });
 
 t.test('no per-channel series by default', async (t) => {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import t from 'tap';
 import { ConfigError, flagOf, loadConfig, settingNames, settings } from '../src/config/index.js';
 import { buildProgram } from '../src/cli.js';
@@ -76,5 +76,16 @@ t.test('docs/configuration.md lists every setting with its flag and default', as
     t.ok(row, `${env} is documented`);
     t.match(row ?? '', flagOf(settings[name]));
     t.match(row ?? '', fallback === '' ? '(empty)' : `\`${fallback}\``);
+  }
+});
+
+t.test('src/config is the lowest layer: it imports only itself, Node and packages', async (t) => {
+  const directory = new URL('../src/config/', import.meta.url);
+  const files = readdirSync(directory).filter((file) => file.endsWith('.ts'));
+  t.ok(files.includes('bridge-parsers.ts'), 'the bridge settings parsers live in config');
+  for (const file of files) {
+    const source = readFileSync(new URL(file, directory), 'utf8');
+    const relative = [...source.matchAll(/from '(\.[^']*)'/g)].map((match) => match[1]!);
+    t.same(relative.filter((path) => !path.startsWith('./')), [], `${file} imports nothing outside src/config`);
   }
 });

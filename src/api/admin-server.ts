@@ -9,7 +9,7 @@ import type { Logger } from '../log/logger.js';
 import type { StreamServer } from '../server/stream-server.js';
 import { BodyTooLarge, readBody } from './http.js';
 import { send } from '../server/http-response.js';
-import { listenExclusive } from '../server/listen.js';
+import { describeAddress, listen } from '../server/listen.js';
 import type { HttpAnswer } from '../server/http-response.js';
 import { createMetrics } from './metrics.js';
 import { RateTracker } from './rates.js';
@@ -71,8 +71,8 @@ export class AdminServer {
   }
 
   listen(): void {
-    const socket = listenExclusive(this.app, this.address.host, this.address.port);
-    if (socket === false) throw new Error(`Cannot listen on ${this.address.host}:${this.address.port} (ADMIN_ADDRESS): address in use or not available`);
+    const socket = listen(this.app, this.address.host, this.address.port, { exclusive: true });
+    if (socket === false) throw new Error(`Cannot listen on ${describeAddress(this.address.host, this.address.port)} (ADMIN_ADDRESS): address in use or not available`);
     this.listenSocket = socket;
     this.listeningPort = uWS.us_socket_local_port(socket);
     this.sampler = setInterval(() => this.sampleRates(), 1000);
@@ -153,7 +153,9 @@ export class AdminServer {
     const publisher = this.server.registry.get(name)?.publisher;
     if (publisher === undefined) return notFound(`Nothing is published on '${name}'`);
     if (streamId !== undefined && streamId !== publisher.streamId) {
-      return { status: 409, body: { killed: false, error: `The stream on '${name}' is not ${streamId}` } };
+      // The admin API is trusted (token or loopback): naming the live stream id helps the caller retry.
+      const error = `stream id mismatch: '${name}' is live with stream id '${publisher.streamId}', not '${streamId}'`;
+      return { status: 409, body: { killed: false, channel: name, streamId: publisher.streamId, error } };
     }
     this.server.killPublisher(name, publisher.streamId);
     this.logger.info(`[ADMIN] Killed the publisher of '${name}' (${publisher.streamId})`);

@@ -135,23 +135,26 @@ export function createMetrics(server: StreamServer): Registry {
     },
   });
 
-  const coordinator = server.authorizer instanceof ControlClient ? server.authorizer : undefined;
-  new Gauge({
-    name: 'wss_coordinator_connected',
-    help: '1 while the coordinator control connection is up (absent in standalone mode).',
-    registers,
-    collect() {
-      if (coordinator !== undefined) this.set(coordinator.state === 'connected' ? 1 : 0);
-    },
-  });
-  const requests = new Histogram({
-    name: 'wss_coordinator_request_duration_seconds',
-    help: 'Time from PUBLISH-REQUEST to its answer, by outcome.',
-    labelNames: ['outcome'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20],
-    registers,
-  });
-  coordinator?.on('answered', (outcome, seconds) => requests.observe({ outcome }, seconds));
+  // Coordinator mode only: a standalone server has no control connection to report on.
+  if (server.authorizer instanceof ControlClient) {
+    const coordinator = server.authorizer;
+    new Gauge({
+      name: 'wss_coordinator_connected',
+      help: '1 while the coordinator control connection is up.',
+      registers,
+      collect() {
+        this.set(coordinator.state === 'connected' ? 1 : 0);
+      },
+    });
+    const requests = new Histogram({
+      name: 'wss_coordinator_request_duration_seconds',
+      help: 'Time from PUBLISH-REQUEST to its answer, by outcome.',
+      labelNames: ['outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20],
+      registers,
+    });
+    coordinator.on('answered', (outcome, seconds) => requests.observe({ outcome }, seconds));
+  }
 
   if (server.config.metricsPerChannel) {
     new Gauge({

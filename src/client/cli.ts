@@ -7,7 +7,7 @@ import { access } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
 import { findFfmpeg } from '../bridge/ffmpeg.js';
 import { sniffContainer } from '../media/sniff.js';
 import { StreamClientError } from './errors.js';
@@ -25,15 +25,13 @@ const CAUSES: Record<ErrorCategory, string> = { usage: 'usage', refused: 'refuse
 class UsageError extends Error {}
 
 export function addClientCommands(program: Command): void {
-  // Commander exits with 1 on usage errors; the client commands promise 2.
-  const usageExit = (error: CommanderError): never => process.exit(error.exitCode === 0 ? 0 : ExitCode.USAGE);
+  // Usage errors of commander (exit 2) are handled by the program these commands are added to.
   program
     .command('publish')
     .description('publish stdin or a file: each read becomes one binary message')
     .argument('<url>', 'ws://HOST:PORT/<channel>/<key>[/publish]')
     .argument('[file]', 'file to send (default, or "-": stdin)')
     .option('--realtime', 'send FLV, MPEG-TS or WebM at the pace of its timestamps, like ffmpeg -re')
-    .exitOverride(usageExit)
     .action((url: string, file: string | undefined, options: { realtime?: boolean }) => run('publish', () => publishCommand(url, file, options.realtime === true)));
   program
     .command('receive')
@@ -42,7 +40,6 @@ export function addClientCommands(program: Command): void {
     .option('-o, --output <file>', 'write to this file (default, or "-": stdout)')
     .option('--wait', 'keep waiting across publisher restarts (until interrupted)')
     .option('-v, --verbose', 'report connecting, waiting, reconnecting and the publisher ending on stderr')
-    .exitOverride(usageExit)
     .action((url: string, options: { output?: string; wait?: boolean; verbose?: boolean }) =>
       run('receive', () => receiveCommand(url, options.output, options.wait === true, options.verbose === true)),
     );
@@ -50,7 +47,6 @@ export function addClientCommands(program: Command): void {
     .command('probe')
     .description('wait for the first chunk of a stream and print its size (and, with ffprobe, codecs and resolution) as JSON')
     .argument('<url>', 'ws://HOST:PORT/<channel>/<key>[/probe]')
-    .exitOverride(usageExit)
     .action((url: string) => run('probe', () => probeCommand(url)));
 }
 

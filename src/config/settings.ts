@@ -3,7 +3,7 @@
 
 import { parseBoolean, parseIpList, parseListenAddress, parseNumber, parseString, parseWebSocketUrl } from './parsers.js';
 import type { IpList } from './parsers.js';
-import { parseArgList, parseBitrate, parseRtmpTemplate } from '../bridge/settings-parsers.js';
+import { parseArgList, parseBitrate, parseRtmpTemplate } from './bridge-parsers.js';
 
 export interface SettingDefinition<T> {
   /** Environment variable name. */

@@ -1,4 +1,6 @@
 import { ByteReader } from './byte-reader.js';
+import { H264_SPS, HEVC_SPS, h264PictureSize, hevcPictureSize } from './sps.js';
+import type { PictureSize } from './sps.js';
 import { MediaParseError } from './types.js';
 import type { ContainerParser, ParserEvents, TrackInfo } from './types.js';
 
@@ -6,6 +8,9 @@ const PACKET = 188;
 const SYNC = 0x47;
 /** Packets of a video PES searched for an IDR when the encoder set no random_access_indicator. */
 const MAX_IDR_SEARCH_PACKETS = 16;
+/** How far into a video PES the SPS is looked for (it precedes the first picture). */
+const MAX_SPS_SEARCH_PACKETS = 8;
+const MAX_SPS_SEARCH_BYTES = 2048;
 
 const STREAM_TYPES: Readonly<Record<number, { type: TrackInfo['type']; codec: string }>> = {
   0x01: { type: 'video', codec: 'MPEG-1' },
@@ -57,6 +62,11 @@ export class MpegTsParser implements ContainerParser {
   private searchTail = new Uint8Array(0);
   /** A keyframe point was reported and its PES has not ended yet. */
   private keyOpen = false;
+  /** The start of the current video PES, kept while its SPS may still come; undefined when not looking. */
+  private spsSearch: Uint8Array | undefined;
+  private spsSearchPackets = 0;
+  private lastSps: Uint8Array | undefined;
+  private videoSize: PictureSize | undefined;
 
   constructor(private readonly events: ParserEvents) {}
 
@@ -131,8 +141,22 @@ export class MpegTsParser implements ContainerParser {
       this.keyIsVideo = video !== undefined;
       this.candidate = undefined;
       this.keyOpen = false;
-      this.events.tracks(streams.map(({ type, codec }) => ({ type, codec })));
+      this.spsSearch = undefined;
+      this.lastSps = undefined;
+      this.videoSize = undefined;
+      this.reportTracks();
     }
+  }
+
+  /** The streams, the key video stream with its size once its SPS told it. */
+  private reportTracks(): void {
+    this.events.tracks(
+      this.streams.map(({ pid, type, codec }) => (pid === this.keyPid && this.videoSize !== undefined ? { type, codec, ...this.videoSize } : { type, codec })),
+    );
+  }
+
+  private get keyCodec(): string | undefined {
+    return this.streams.find((stream) => stream.pid === this.keyPid)?.codec;
   }
 
   private readKeyStream(packet: Uint8Array, payload: number, offset: number, unitStart: boolean, randomAccess: boolean): void {
@@ -145,17 +169,21 @@ export class MpegTsParser implements ContainerParser {
       const timeMs = presentationTime(packet, payload);
       if (!this.keyIsVideo || randomAccess) {
         this.reportKeyframe(offset, timeMs);
-        return;
+      } else {
+        this.candidate = offset;
+        this.candidateTime = timeMs;
+        this.searchedPackets = 0;
+        this.searchTail = new Uint8Array(0);
       }
-      this.candidate = offset;
-      this.candidateTime = timeMs;
-      this.searchedPackets = 0;
-      this.searchTail = new Uint8Array(0);
+      if (!this.keyIsVideo) return;
+      this.spsSearch = new Uint8Array(0);
+      this.spsSearchPackets = 0;
       const headerLength = packet[payload + 8];
       if (headerLength === undefined) return;
       payload += 9 + headerLength;
       if (payload >= PACKET) return;
     }
+    if (this.spsSearch !== undefined) this.searchSps(packet.subarray(payload));
     if (this.candidate === undefined) return;
     const verdict = this.searchIdr(packet.subarray(payload));
     if (verdict === 'key') this.reportKeyframe(this.candidate, this.candidateTime);
@@ -168,11 +196,37 @@ export class MpegTsParser implements ContainerParser {
     this.keyOpen = true;
   }
 
+  /**
+   * Looks for an SPS before the first picture of the PES (an encoder repeats it at keyframes),
+   * and reports the tracks again when it gives another picture size.
+   */
+  private searchSps(bytes: Uint8Array): void {
+    const codec = this.keyCodec;
+    const hevc = codec === 'HEVC';
+    if (!hevc && codec !== 'H.264') {
+      this.spsSearch = undefined;
+      return;
+    }
+    const data = this.spsSearch!.byteLength === 0 ? bytes : concat(this.spsSearch!, bytes);
+    const found = findSps(data, hevc);
+    if (found === 'more' && ++this.spsSearchPackets < MAX_SPS_SEARCH_PACKETS && data.byteLength < MAX_SPS_SEARCH_BYTES) {
+      this.spsSearch = data === bytes ? bytes.slice() : data;
+      return;
+    }
+    this.spsSearch = undefined;
+    if (!(found instanceof Uint8Array) || (this.lastSps !== undefined && equalBytes(found, this.lastSps))) return;
+    this.lastSps = found.slice();
+    const size = hevc ? hevcPictureSize(found) : h264PictureSize(found);
+    if (size === undefined || (size.width === this.videoSize?.width && size.height === this.videoSize.height)) return;
+    this.videoSize = size;
+    this.reportTracks();
+  }
+
   /** Looks for the first picture NAL unit of the PES: an IDR/IRAP one makes it a keyframe. */
   private searchIdr(bytes: Uint8Array): 'key' | 'not-key' | 'unknown' {
     const tail = this.searchTail;
     const data = tail.byteLength === 0 ? bytes : concat(tail, bytes);
-    const hevc = this.streams.find((stream) => stream.pid === this.keyPid)?.codec === 'HEVC';
+    const hevc = this.keyCodec === 'HEVC';
     for (let i = 0; i + 3 < data.byteLength; i++) {
       if (data[i] !== 0 || data[i + 1] !== 0 || data[i + 2] !== 1) continue;
       const header = data[i + 3]!;
@@ -189,6 +243,34 @@ export class MpegTsParser implements ContainerParser {
     this.searchTail = data.slice(Math.max(0, data.byteLength - 3));
     return 'unknown';
   }
+}
+
+/**
+ * The SPS NAL unit in Annex B bytes, if one starts before the first picture and ends (at the
+ * next start code) within them; 'none' if a picture comes first; 'more' if the bytes end before
+ * either is known.
+ */
+function findSps(data: Uint8Array, hevc: boolean): Uint8Array | 'none' | 'more' {
+  for (let i = 0; i + 3 < data.byteLength; i++) {
+    if (data[i] !== 0 || data[i + 1] !== 0 || data[i + 2] !== 1) continue;
+    const header = data[i + 3]!;
+    const type = hevc ? (header >> 1) & 0x3f : header & 0x1f;
+    if (type === (hevc ? HEVC_SPS : H264_SPS)) {
+      for (let end = i + 4; end + 2 < data.byteLength; end++) {
+        if (data[end] !== 0 || data[end + 1] !== 0 || data[end + 2] !== 1) continue;
+        // The zero of a four-byte start code belongs to it, not to the SPS (which ends in a 1 bit).
+        while (end > i + 3 && data[end - 1] === 0) end--;
+        return data.subarray(i + 3, end);
+      }
+      return 'more';
+    }
+    if (hevc ? type <= 31 : type >= 1 && type <= 5) return 'none';
+  }
+  return 'more';
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
 }
 
 function registration(descriptors: Uint8Array): { type: TrackInfo['type']; codec: string } | undefined {

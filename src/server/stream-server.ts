@@ -17,7 +17,7 @@ import { ServerCounters } from './counters.js';
 import { IpConnectionLimiter } from './ip-limiter.js';
 import type { ConnectionSlot } from './ip-limiter.js';
 import { sendRejection } from './http-response.js';
-import { listenExclusive } from './listen.js';
+import { describeAddress, listen } from './listen.js';
 import { StaticRoutes } from './static-routes.js';
 import { CertificateError, CertificateWatcher, loadPair } from './tls-certificates.js';
 import type { CertificatePair, TlsFiles } from './tls-certificates.js';
@@ -242,10 +242,10 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   }
 
   private startListener(scheme: 'http' | 'https', app: uWS.TemplatedApp, port: number): void {
-    const socket = listenExclusive(app, this.config.bindAddress, port);
+    const socket = listen(app, this.config.bindAddress, port, { exclusive: true });
     if (socket === false) {
       const setting = scheme === 'http' ? 'HTTP_PORT' : 'SSL_PORT';
-      throw new Error(`Cannot listen on ${this.config.bindAddress || '*'}:${port} (${setting} / BIND_ADDRESS): address in use or not available`);
+      throw new Error(`Cannot listen on ${describeAddress(this.config.bindAddress, port)} (${setting} / BIND_ADDRESS): address in use or not available`);
     }
     const listener = { scheme, app, socket, port: uWS.us_socket_local_port(socket) };
     this.endpoints.push(listener);
@@ -266,12 +266,19 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       // The files changed again between the check and the load: the next change retries.
       return this.rejectCertificate(error as Error);
     }
+    // The port is exclusive, so the old socket must let go first; connections it accepted stay.
     uWS.us_listen_socket_close(listener.socket);
-    const socket = listenExclusive(app, this.config.bindAddress, listener.port);
+    const socket = listen(app, this.config.bindAddress, listener.port, { exclusive: true });
     if (socket === false) {
-      const previous = listenExclusive(listener.app, this.config.bindAddress, listener.port);
-      if (previous !== false) listener.socket = previous;
-      return this.rejectCertificate(new Error(`cannot listen again on port ${listener.port}`));
+      // Someone took the port in between: try to get it back for the old app.
+      const previous = listen(listener.app, this.config.bindAddress, listener.port, { exclusive: true });
+      if (previous === false) {
+        this.endpoints.splice(this.endpoints.indexOf(listener), 1);
+        this.logger.error(`[HTTPS] Port ${listener.port} (SSL_PORT) was taken by another program during the certificate reload: no longer accepting TLS connections`);
+      } else {
+        listener.socket = previous;
+      }
+      return this.rejectCertificate(new Error(`cannot listen again on port ${listener.port} (SSL_PORT)`));
     }
     this.retiredApps.push(listener.app);
     listener.app = app;

@@ -4,7 +4,7 @@ import { expandTemplate, ffmpegArgs, formatCommand, planCodecs, redactUrl, scale
 import type { EncodeSettings } from '../../src/bridge/args.js';
 import { ChildWithStdin, describeExit } from '../../src/bridge/process.js';
 import { RestartPolicy } from '../../src/bridge/restart-policy.js';
-import { parseArgList, parseBitrate, parseRtmpTemplate } from '../../src/bridge/settings-parsers.js';
+import { parseArgList, parseBitrate, parseRtmpTemplate } from '../../src/config/bridge-parsers.js';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 import type { MediaInfo } from '../../src/media/types.js';
 

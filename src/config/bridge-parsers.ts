@@ -1,6 +1,6 @@
 // Parsers for the bridge and recording settings (see src/config/settings.ts). Each throws an
 // Error describing the problem; the config loader prefixes it with the setting's name and flag.
-// No imports: the config table depends on this file, not the other way round.
+// No imports: the config table depends on this file; the bridge only receives parsed values.
 
 /** The placeholders BRIDGE_RTMP_URL may contain. */
 export const RTMP_URL_PLACEHOLDERS = ['{channel}', '{streamId}'] as const;
