@@ -122,6 +122,23 @@ t.test('plain HTTP: test page at /, 426 on stream paths, 404 elsewhere', async (
   t.same([missing.status, await missing.text()], [404, 'Not found.']);
 });
 
+t.test('HEAD on the test page and its assets: the GET headers and length, no body, the server unharmed', async (t) => {
+  const { httpUrl } = await startTestServer(t);
+  for (const path of ['/', '/index.html', '/_/app.js']) {
+    const get = await fetch(httpUrl(path));
+    const body = new Uint8Array(await get.arrayBuffer());
+    const head = await fetch(httpUrl(path), { method: 'HEAD' });
+    t.equal(head.status, 200, `HEAD ${path}`);
+    t.equal(head.headers.get('content-type'), get.headers.get('content-type'), `HEAD ${path}: same type as GET`);
+    t.equal(head.headers.get('content-length'), String(body.byteLength), `HEAD ${path}: the GET body's length`);
+    t.equal((await head.arrayBuffer()).byteLength, 0, `HEAD ${path}: no body`);
+  }
+  const missing = await fetch(httpUrl('/_/nothing.js'), { method: 'HEAD' });
+  t.equal(missing.status, 404);
+  // uWebSockets.js aborts the process on a HEAD answer without an abort handler: still serving?
+  t.equal((await fetch(httpUrl('/'))).status, 200);
+});
+
 t.test('DISABLE_TEST_CLIENT=YES answers / with the version banner', async (t) => {
   const { httpUrl } = await startTestServer(t, { disableTestClient: 'YES' });
   const home = await fetch(httpUrl('/'));

@@ -183,18 +183,11 @@ export function registerHlsRoutes(app: uWS.TemplatedApp, root: string, idMaxLeng
       Vary: 'Access-Control-Request-Headers',
     };
     if (asked !== '' && HEADER_LIST.test(asked)) headers['Access-Control-Allow-Headers'] = asked;
-    res.cork(() => {
-      res.writeStatus('204 No Content');
-      for (const [header, value] of Object.entries(headers)) res.writeHeader(header, value);
-      res.endWithoutBody();
-    });
+    send(res, { status: 204, headers }, true);
   });
 }
 
 function notFound(res: uWS.HttpResponse, request: FileRequest): void {
-  // uWebSockets.js takes a HEAD answer ended in the handler itself for no answer (and aborts)
-  // unless an abort handler is attached.
-  res.onAborted(() => undefined);
   const { status, reason, body } = Rejections.NOT_FOUND;
   send(res, { status, reason, body, headers: NOT_FOUND_HEADERS }, request.head);
   published(request, status);

@@ -22,7 +22,7 @@ export interface HttpAnswer {
   status: number;
   /** Reason phrase; by default the standard one for the status. */
   reason?: string;
-  /** A string is sent as is (with `contentType`, default text/plain); anything else as JSON. */
+  /** A string or bytes are sent as is (with `contentType`, default text/plain); anything else as JSON. */
   body?: unknown;
   contentType?: string;
   headers?: Record<string, string>;
@@ -33,16 +33,23 @@ export interface HttpAnswer {
  * with `headOnly` the body is left out but its length reported, as HEAD requires.
  */
 export function send(res: uWS.HttpResponse, answer: HttpAnswer, headOnly = false): void {
-  const text = answer.body === undefined ? '' : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body, null, 2) + '\n';
-  const contentType = answer.contentType ?? (typeof answer.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8');
+  // uWebSockets.js does not count `endWithoutBody` as an answer: a handler returning after it
+  // with no abort handler attached aborts the whole process. Answered now, nothing to abort.
+  if (headOnly) res.onAborted(ignoreAbort);
+  const { body } = answer;
+  const raw = typeof body === 'string' || body instanceof Uint8Array;
+  const payload: string | Uint8Array = body === undefined ? '' : raw ? body : JSON.stringify(body, null, 2) + '\n';
+  const contentType = answer.contentType ?? (raw ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8');
   res.cork(() => {
     res.writeStatus(`${answer.status} ${answer.reason ?? REASONS[answer.status] ?? ''}`.trim());
-    if (answer.body !== undefined) res.writeHeader('Content-Type', contentType);
+    if (body !== undefined) res.writeHeader('Content-Type', contentType);
     for (const [name, value] of Object.entries(answer.headers ?? {})) res.writeHeader(name, value);
-    if (headOnly) res.endWithoutBody(Buffer.byteLength(text));
-    else res.end(text);
+    if (headOnly) res.endWithoutBody(Buffer.byteLength(payload));
+    else res.end(payload);
   });
 }
+
+function ignoreAbort(): void {}
 
 /** The plain-text answer to a refused request, as the Go server gives it. */
 export function sendRejection(res: uWS.HttpResponse, rejection: UpgradeRejection, headers?: Record<string, string>): void {

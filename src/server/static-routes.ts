@@ -5,7 +5,7 @@ import type uWS from 'uWebSockets.js';
 import type { Config } from '../config/index.js';
 import { packageRoot, publicDir } from '../paths.js';
 import { Rejections } from '../protocol/errors.js';
-import { sendRejection } from './http-response.js';
+import { send, sendRejection } from './http-response.js';
 import { VERSION } from '../version.js';
 
 /** Plain HTTP: the test page at `/`, and precise answers for everything else. */
@@ -22,30 +22,27 @@ export class StaticRoutes {
 
   /** `isStreamPath` tells stream-shaped paths, which need a WebSocket upgrade (426), from unknown ones (404). */
   register(app: uWS.TemplatedApp, isStreamPath: (path: string) => boolean): void {
-    const home = (res: uWS.HttpResponse): void => {
-      res.cork(() => {
-        if (this.testPage === undefined) {
-          res.writeHeader('Content-Type', 'text/plain; charset=utf-8').end(`Websocket streaming server - Version ${VERSION}`);
-        } else {
-          res.writeHeader('Content-Type', 'text/html; charset=utf-8').writeHeader('Cache-Control', 'no-cache').end(this.testPage);
-        }
-      });
+    const home = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
+      const headOnly = req.getMethod() === 'head';
+      if (this.testPage === undefined) {
+        return send(res, { status: 200, body: `Websocket streaming server - Version ${VERSION}` }, headOnly);
+      }
+      send(res, { status: 200, body: this.testPage, contentType: 'text/html; charset=utf-8', headers: { 'Cache-Control': 'no-cache' } }, headOnly);
     };
-    app.get('/', home);
-    app.get('/index.html', home);
+    for (const path of ['/', '/index.html']) {
+      app.get(path, home);
+      app.head(path, home);
+    }
     // Two path segments: never the shape of a stream route (three).
-    app.get('/_/:file', (res, req) => {
+    const asset = (res: uWS.HttpResponse, req: uWS.HttpRequest): void => {
       const name = req.getParameter(0) ?? '';
       const body = this.asset(name);
       if (body === undefined) return sendRejection(res, Rejections.NOT_FOUND);
-      res.cork(() => {
-        res
-          .writeHeader('Content-Type', ASSET_TYPES[extname(name)] ?? 'application/octet-stream')
-          .writeHeader('Cache-Control', 'no-cache')
-          .writeHeader('X-Content-Type-Options', 'nosniff')
-          .end(body);
-      });
-    });
+      const headers = { 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' };
+      send(res, { status: 200, body, contentType: ASSET_TYPES[extname(name)] ?? 'application/octet-stream', headers }, req.getMethod() === 'head');
+    };
+    app.get('/_/:file', asset);
+    app.head('/_/:file', asset);
     app.any('/*', (res, req) => {
       const method = req.getMethod();
       const path = req.getUrl();
