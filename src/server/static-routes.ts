@@ -73,8 +73,8 @@ const ASSET_TYPES: Record<string, string> = {
 };
 
 /**
- * The test page's files by name: public/ (styles, images), dist/web/ (the page's compiled
- * TypeScript, from web/) and hls.js's ES module (`hls.min.mjs`, from the hls.js dependency).
+ * The test page's files by name: public/ (styles, images), dist/web/ (the page bundled by esbuild
+ * from web/) and hls.js's ES module (`hls.min.mjs`, from the hls.js dependency).
  * Only these names are served: nothing is looked up from the request path.
  */
 function testPageAssets(): Map<string, string> {
