@@ -225,7 +225,9 @@ export class OriginRelay {
     }
     this.originIndex = 0;
     this.currentState = 'retrying';
-    this.retryTimer = setTimeout(() => this.connect(), this.backoff.next());
+    const delayMs = this.backoff.next();
+    if (this.options.logger.debugEnabled) this.options.logger.debug(`[EDGE] '${this.channelName}' next attempt in ${Math.round(delayMs)} ms`);
+    this.retryTimer = setTimeout(() => this.connect(), delayMs);
   }
 
   /**
