@@ -112,3 +112,18 @@ t.test('killing a relayed channel on the edge (admin API) closes its viewers and
   t.same(await relays(edge), []);
   t.equal(publisher.socket.readyState, publisher.socket.OPEN, 'the origin\'s publisher is untouched');
 });
+
+t.test('SIGTERM on an edge with open upstreams: viewers get 1001, the upstreams close, the process exits 0', async (t) => {
+  const origin = await startServer(t);
+  const edge = await startServer(t, { env: { ORIGIN_URL: origin.url('') } });
+  const live = await TestClient.connect(edge.url('/term/k/receive'));
+  const waiting = await TestClient.connect(edge.url('/idle/k/receive'));
+  await until('the upstreams', async () => [await receiverCount(origin, 'term'), await receiverCount(origin, 'idle')], ([a, b]) => a === 1 && b === 1);
+  const publisher = await TestClient.connect(origin.url('/term/k/publish'));
+  await publisher.send(patternBytes(1000, 4));
+  await live.binary(1);
+  edge.process.kill('SIGTERM');
+  for (const viewer of [live, waiting]) t.same(await viewer.closed, { code: 1001, reason: 'Server shutting down' });
+  t.equal(await edge.exited, 0);
+  await until('the upstreams closed', async () => [await receiverCount(origin, 'term'), await receiverCount(origin, 'idle')], ([a, b]) => a === 0 && b === 0);
+});
