@@ -13,9 +13,9 @@ import { randomInt } from 'node:crypto';
 import { Histogram } from './histogram.js';
 import type { StatsReply } from './ipc.js';
 import { WorkerPool } from './pool.js';
-import { cpuPercent, ProcSampler } from './proc-sampler.js';
+import { cpuPercent, machineBusySeconds, ProcSampler } from './proc-sampler.js';
 import { Publisher } from './publisher.js';
-import type { RunContext } from './scenarios.js';
+import { waitForQuiet, type RunContext } from './scenarios.js';
 import { freePort, sleep, startServer, type ServerHandle } from './server-process.js';
 
 const MBIT = 1_000_000;
@@ -49,6 +49,8 @@ export interface EdgeRunResult {
   /** p99 edge − p99 direct. */
   hopP99Ms: number | null;
   missing: number;
+  /** CPU used in the window by everything else on the machine (not the servers, not the generator). */
+  otherCpuPercent: number;
   error?: string;
 }
 
@@ -120,16 +122,22 @@ async function runOnce(ctx: RunContext, pool: WorkerPool, kind: EdgeRunResult['k
     const warmupMs = ctx.warmupS * 1000;
     const fromNs = process.hrtime.bigint() + BigInt(Math.round((warmupMs + 50) * 1e6));
     let first = samplers.map((sampler) => sampler.sample());
+    let busyFirst = machineBusySeconds();
+    let cpuFirst = process.cpuUsage();
     let bytesBefore = { bytes: 0, atMs: 0 };
     const measureTimer = setTimeout(() => {
       pool.broadcast({ type: 'measure', fromNs: fromNs.toString() });
       setTimeout(() => {
         first = samplers.map((sampler) => sampler.sample());
+        busyFirst = machineBusySeconds();
+        cpuFirst = process.cpuUsage();
         void originBytesOut(originAdmin).then((bytes) => (bytesBefore = { bytes, atMs: performance.now() }));
       }, 50);
     }, warmupMs);
     const published = await pub.run({ kind: 'paced', bitsPerSecond: BITS_PER_SECOND }, (ctx.durationS + ctx.warmupS) * 1000, fromNs, () => pool.minProgress()).finally(() => clearTimeout(measureTimer));
     const last = samplers.map((sampler) => sampler.sample());
+    const busyLast = machineBusySeconds();
+    const parentCpu = process.cpuUsage(cpuFirst);
     const bytesAfter = { bytes: await originBytesOut(originAdmin), atMs: performance.now() };
     await pub.flush(5000);
     pool.broadcast({ type: 'finish', published: published.sent, drainTimeoutMs: 10_000 });
@@ -142,6 +150,8 @@ async function runOnce(ctx: RunContext, pool: WorkerPool, kind: EdgeRunResult['k
     const directHistogram = new Histogram();
     stats.forEach((reply, i) => (i < 2 ? edgeHistogram : directHistogram).merge(reply.histogram));
     const windowS = (last[0]!.atMs - first[0]!.atMs) / 1000;
+    const serversCpu = samplers.reduce((sum, _, i) => sum + cpuPercent(first[i]!, last[i]!), 0);
+    const generatorCpu = (100 * ((parentCpu.user + parentCpu.system + stats.reduce((sum, reply) => sum + reply.cpuUs, 0)) / 1e6)) / windowS;
     const publishedMbps = (published.measuredSent * MESSAGE_BYTES * 8) / Math.max(1e-3, Number(published.lastSendNs - published.firstMeasuredNs) / 1e9 + 1 / (BITS_PER_SECOND / 8 / MESSAGE_BYTES)) / 1e6;
     // Its own window: the admin API answers when it can.
     const originOutMbps = ((bytesAfter.bytes - bytesBefore.bytes) * 8) / ((bytesAfter.atMs - bytesBefore.atMs) / 1000) / 1e6;
@@ -164,6 +174,7 @@ async function runOnce(ctx: RunContext, pool: WorkerPool, kind: EdgeRunResult['k
       directLatencyMs: directLatency,
       hopP99Ms: edgeLatency === null ? null : edgeLatency.p99 - directLatency.p99,
       missing: stats.reduce((sum, reply) => sum + reply.missing, 0),
+      otherCpuPercent: Math.max(0, (100 * (busyLast - busyFirst)) / windowS - serversCpu - generatorCpu),
     };
   } finally {
     await Promise.all(servers.map((server) => server.stop()));
@@ -181,6 +192,7 @@ export async function runEdgeScenario(ctx: RunContext, viewerCounts: readonly nu
     const runs: Array<[EdgeRunResult['kind'], number, number]> = [['reference', 0, DIRECT_VIEWERS + 2]];
     for (const count of viewerCounts) runs.push(['cost', count, DIRECT_VIEWERS], ['hop', count, Math.ceil(count / 2)]);
     for (const [kind, edgeViewers, direct] of runs) {
+      if (ctx.quietWaitS > 0) await waitForQuiet(ctx);
       ctx.log(` edge ${kind} run: ${edgeViewers === 0 ? `${direct} receivers on the origin, no edge` : `${edgeViewers} viewers over 2 edges + ${direct} direct`}`);
       try {
         results.push(await runOnce(ctx, pool, kind, edgeViewers, direct));
@@ -201,14 +213,14 @@ const f1 = (value: number): string => value.toFixed(1);
 
 /** The edge runs as a table, then the two targets' verdicts. */
 export function formatEdge(results: readonly EdgeRunResult[]): string[] {
-  const lines = ['Edge (origin + 2 edges, 2 Mbit/s in 32 KiB messages):', '  run       | edge viewers | direct | origin receivers | origin out Mbit/s (x stream) | origin CPU % | edge CPU % | p99 edge ms | p99 direct ms | hop p99 ms | missing'];
+  const lines = ['Edge (origin + 2 edges, 2 Mbit/s in 32 KiB messages):', '  run       | edge viewers | direct | origin receivers | origin out Mbit/s (x stream) | origin CPU % | edge CPU % | p99 edge ms | p99 direct ms | hop p99 ms | missing | other CPU %'];
   for (const r of results) {
     if (r.error !== undefined) {
       lines.push(`  ${r.edgeViewers}: error: ${r.error}`);
       continue;
     }
     lines.push(
-      `  ${r.kind.padEnd(9)} | ${String(r.edgeViewers).padStart(12)} | ${String(r.directViewers).padStart(6)} | ${String(r.originReceivers).padStart(16)} | ${f1(r.originOutMbps).padStart(9)} (x${r.originOutReceivers.toFixed(2)})${' '.repeat(11)} | ${f1(r.originCpuPercent).padStart(12)} | ${(r.edgeCpuPercent.map(f1).join(' / ') || '-').padStart(10)} | ${(r.edgeLatencyMs ? f1(r.edgeLatencyMs.p99) : '-').padStart(11)} | ${f1(r.directLatencyMs.p99).padStart(13)} | ${(r.hopP99Ms === null ? '-' : f1(r.hopP99Ms)).padStart(10)} | ${r.missing}`,
+      `  ${r.kind.padEnd(9)} | ${String(r.edgeViewers).padStart(12)} | ${String(r.directViewers).padStart(6)} | ${String(r.originReceivers).padStart(16)} | ${f1(r.originOutMbps).padStart(9)} (x${r.originOutReceivers.toFixed(2)})${' '.repeat(11)} | ${f1(r.originCpuPercent).padStart(12)} | ${(r.edgeCpuPercent.map(f1).join(' / ') || '-').padStart(10)} | ${(r.edgeLatencyMs ? f1(r.edgeLatencyMs.p99) : '-').padStart(11)} | ${f1(r.directLatencyMs.p99).padStart(13)} | ${(r.hopP99Ms === null ? '-' : f1(r.hopP99Ms)).padStart(10)} | ${String(r.missing).padStart(7)} | ${f1(r.otherCpuPercent)}`,
     );
   }
   const reference = results.find((r) => r.kind === 'reference' && r.error === undefined);
