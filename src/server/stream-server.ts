@@ -460,8 +460,9 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       this.logger.request(session.id, session.ip, 'Error: Invalid streaming key provided');
       return;
     }
-    // On an edge, every accepted viewer keeps its channel and key's upstream open.
-    session.leaveUpstream = this.upstream?.viewerJoined(route.channel, route.key);
+    // On an edge, every accepted viewer keeps its channel and key's upstream open (a probe
+    // answered at once from the cache is already closed: it keeps nothing open).
+    if (receiver.currentState !== 'closed') session.leaveUpstream = this.upstream?.viewerJoined(route.channel, route.key);
     const state = receiver.currentState === 'idle' ? 'IDLE' : 'START';
     this.logger.request(session.id, session.ip, `${route.kind.toUpperCase()} ${state}: '${route.channel}'`);
   }

@@ -127,3 +127,21 @@ t.test('SIGTERM on an edge with open upstreams: viewers get 1001, the upstreams 
   t.equal(await edge.exited, 0);
   await until('the upstreams closed', async () => [await receiverCount(origin, 'term'), await receiverCount(origin, 'idle')], ([a, b]) => a === 0 && b === 0);
 });
+
+t.test('a probe answered at once from the edge\'s cache does not keep the upstream open', async (t) => {
+  const origin = await startServer(t);
+  const edge = await startServer(t, { env: { ORIGIN_URL: origin.url(''), EDGE_IDLE_SECONDS: '0.3' } });
+  const viewer = await TestClient.connect(edge.url('/quick/k/receive'));
+  await until('the upstream', async () => receiverCount(origin, 'quick'), (count) => count === 1);
+  const publisher = await TestClient.connect(origin.url('/quick/k/publish'));
+  const chunk = patternBytes(2000, 6);
+  await publisher.send(chunk);
+  await viewer.binary(1);
+  const probe = await TestClient.connect(edge.url('/quick/k/probe'));
+  t.same(await probe.closed, { code: 1000, reason: 'Probe done' });
+  t.ok(probe.binaryMessages[0]?.equals(chunk), 'the probe got the cached chunk');
+  t.match(await relays(edge), [{ viewers: 1 }], 'the probe is not counted as a viewer any more');
+  await viewer.close();
+  await until('the upstream closed once the last viewer left', async () => receiverCount(origin, 'quick'), (count) => count === 0);
+  t.same(await relays(edge), []);
+});
