@@ -12,7 +12,7 @@ export function parseOriginUrls(raw: string): readonly string[] {
     if (text === '') throw new Error(`"${raw}" has an empty entry`);
     const url = new URL(parseWebSocketUrl(text));
     if (url.search !== '' || url.hash !== '') throw new Error(`"${text}" must not have a query or fragment: give the base URL, /<channel>/<key>/receive is appended`);
-    if (url.username !== '' || url.password !== '') throw new Error(`"${text}" must not contain credentials`);
+    if (url.username !== '' || url.password !== '') throw new Error(`an entry contains credentials (user:password@): not supported`);
     return url.href.replace(/\/+$/, '');
   });
 }

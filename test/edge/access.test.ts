@@ -61,6 +61,7 @@ t.test('bad edge settings stop startup with a message naming the setting', async
     [{ ORIGIN_URL: 'http://127.0.0.1:9' }, [], /Invalid ORIGIN_URL \(--origin-url\): "http:\/\/127\.0\.0\.1:9" must start with ws:\/\/ or wss:\/\//],
     [{ ORIGIN_URL: 'ws://127.0.0.1:9/?a=1' }, [], /Invalid ORIGIN_URL .*must not have a query or fragment/],
     [{ ORIGIN_URL: 'ws://127.0.0.1:9,' }, [], /Invalid ORIGIN_URL .*empty entry/],
+    [{ ORIGIN_URL: 'ws://user:s3cret@127.0.0.1:9' }, [], /Invalid ORIGIN_URL .*contains credentials(?![\s\S]*s3cret)/],
     [{}, ['--origin-url', 'not a url'], /Invalid ORIGIN_URL \(--origin-url\): "not a url" is not a URL/],
     [{ ORIGIN_URL: 'ws://127.0.0.1:9', EDGE_IDLE_SECONDS: '-1' }, [], /Invalid EDGE_IDLE_SECONDS \(--edge-idle-seconds\)/],
     [{ ORIGIN_URL: 'ws://127.0.0.1:9', CONTROL_BASE_URL: 'ws://127.0.0.1:9/' }, [], /ORIGIN_URL and CONTROL_BASE_URL are both set/],
