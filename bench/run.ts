@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { formatEdge, runEdgeScenario, type EdgeRunResult } from './edge.js';
 import { WorkerPool } from './pool.js';
 import { evaluateTargets, formatNotes, formatTable, machineInfo } from './report.js';
 import { ALL_SCENARIOS, runScenario, scenarioSpecs, type RunContext, type ScenarioId, type ScenarioResult } from './scenarios.js';
@@ -15,8 +16,10 @@ const TCP_RELAY = fileURLToPath(new URL('./tcp-baseline.js', import.meta.url));
 
 const USAGE = `Usage: node dist/bench/run.js [options]
 
-  --scenario LIST         comma-separated from a,a-tcp,b,b-tcp,c,d,e,f,g,memory,scale,scale-tcp
-                          (default: all; *-tcp are plain-TCP twins for reference)
+  --scenario LIST         comma-separated from a,a-tcp,b,b-tcp,c,d,e,f,g,memory,scale,scale-tcp,edge
+                          (default: all; *-tcp are plain-TCP twins for reference;
+                          edge: origin + two edge servers, see bench/edge.ts)
+  --edge-viewers LIST     viewer counts (over two edges) tried by 'edge' (default 100,1000)
   --duration S            measured seconds per scenario (default 10)
   --warmup S              seconds published before measuring (default 1)
   --receivers-scale X     multiply the receiver counts of a,b,c,d,f and the publishers of memory,
@@ -62,6 +65,7 @@ async function main(): Promise<number> {
       warmup: { type: 'string' },
       'receivers-scale': { type: 'string' },
       'scale-steps': { type: 'string' },
+      'edge-viewers': { type: 'string' },
       'idle-receivers': { type: 'string' },
       'server-cmd': { type: 'string' },
       workers: { type: 'string' },
@@ -83,8 +87,12 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  const selected = values.scenario ? list(values.scenario) : ALL_SCENARIOS;
-  for (const id of selected) if (!ALL_SCENARIOS.includes(id as ScenarioId)) throw new Error(`unknown scenario '${id}' (have ${ALL_SCENARIOS.join(',')})`);
+  const asked = values.scenario ? list(values.scenario) : [...ALL_SCENARIOS, 'edge'];
+  // The edge scenario runs three servers and its own workers (bench/edge.ts).
+  const withEdge = asked.includes('edge');
+  const selected = asked.filter((id) => id !== 'edge');
+  for (const id of selected) if (!ALL_SCENARIOS.includes(id as ScenarioId)) throw new Error(`unknown scenario '${id}' (have ${ALL_SCENARIOS.join(',')},edge)`);
+  const edgeViewers = list(values['edge-viewers'] ?? '100,1000').map((x) => Math.floor(positive('edge-viewers', x, 1)));
   const host = values.host ?? '127.0.0.1';
   if (!['127.0.0.1', '::1', 'localhost'].includes(host)) throw new Error('--host must be a loopback address');
   const sourceCount = Math.min(250, Math.floor(positive('source-addrs', values['source-addrs'], 4)));
@@ -103,7 +111,7 @@ async function main(): Promise<number> {
     process.stderr.write(`${line}\n`);
   };
   const machine = machineInfo();
-  const biggest = Math.max(...selected.map((id) => {
+  const biggest = Math.max(withEdge ? Math.max(...edgeViewers) : 0, ...selected.map((id) => {
     const s = specs[id as ScenarioId];
     return s.kind === 'stream' || s.kind === 'idle' ? s.receivers : s.kind === 'scale' ? Math.max(...s.steps) : s.kind === 'publishers' ? s.publishers : 0;
   }));
@@ -137,6 +145,7 @@ async function main(): Promise<number> {
 
   const startedAt = new Date();
   const results: ScenarioResult[] = [];
+  let edge: EdgeRunResult[] = [];
   try {
     // Repetitions interleave the whole list, so c and d stay side by side under the same load.
     for (let rep = 1; rep <= repeat; rep++) {
@@ -147,6 +156,10 @@ async function main(): Promise<number> {
         r.rep = rep;
         if (r.error) log(`  error: ${r.error}`);
         results.push(r);
+      }
+      if (withEdge) {
+        log(`[edge${repeat > 1 ? ` #${rep}` : ''}] origin + two edges, viewers ${edgeViewers.join(', ')}`);
+        edge = [...edge, ...(await runEdgeScenario(ctx, edgeViewers))];
       }
     }
   } finally {
@@ -160,6 +173,7 @@ async function main(): Promise<number> {
     options: { scenarios: selected, repeat, durationS: ctx.durationS, warmupS: ctx.warmupS, workers: pool.size, verify: ctx.verify, sourceAddrs: ctx.sourceAddrs.length, serverCommand, tcpCommand },
     results,
     targets,
+    edge,
   };
   if (values.out) writeFileSync(values.out, `${JSON.stringify(doc, null, 2)}\n`);
   if (values.json) {
@@ -177,10 +191,11 @@ async function main(): Promise<number> {
       '',
       'Notes:',
       ...formatNotes(results).map((n) => `  ${n}`),
+      ...(withEdge ? ['', ...formatEdge(edge)] : []),
     ];
     process.stdout.write(`${out.join('\n')}\n`);
   }
-  return results.some((r) => r.error) ? 1 : 0;
+  return results.some((r) => r.error) || edge.some((r) => r.error !== undefined) ? 1 : 0;
 }
 
 main().then(

@@ -106,7 +106,7 @@ async function machineBusyPercent(): Promise<number> {
  * Waits (bounded) until other work on the machine calms down, so it does not steal the
  * cores from the server and the generator. Returns the last busy reading.
  */
-async function waitForQuiet(ctx: RunContext): Promise<number> {
+export async function waitForQuiet(ctx: RunContext): Promise<number> {
   const deadline = performance.now() + ctx.quietWaitS * 1000;
   let busy = await machineBusyPercent();
   while (busy > QUIET_BUSY_PERCENT && performance.now() < deadline) {

@@ -1,9 +1,11 @@
 import type uWS from 'uWebSockets.js';
+import type { ChannelRegistry } from './channels/index.js';
 import { AdminServer } from './api/admin-server.js';
 import { send } from './server/http-response.js';
 import { publicStreams } from './api/snapshot.js';
 import { BridgeManager } from './bridge/index.js';
 import type { Config } from './config/index.js';
+import { EdgeRelays } from './edge/index.js';
 import type { Logger } from './log/logger.js';
 import { silentLogger } from './log/logger.js';
 import { StreamServer } from './server/stream-server.js';
@@ -38,7 +40,9 @@ export class Application {
       options.routes?.(app);
     };
     const publishObservers = [...(options.publishObservers ?? []), ...(bridges === undefined ? [] : [bridges])];
-    server = new StreamServer(config, { ...options, logger, routes, publishObservers });
+    // Edge mode: channels not published here are pulled from the origin (src/edge/).
+    const upstream = config.originUrl.length === 0 ? options.upstream : (registry: ChannelRegistry) => new EdgeRelays(registry, config, logger);
+    server = new StreamServer(config, { ...options, logger, routes, publishObservers, upstream });
     const admin = config.adminAddress === null ? undefined : new AdminServer(server, config.adminAddress, config.adminToken, logger);
     try {
       await server.listen();

@@ -4,6 +4,7 @@ import { ControlClient } from '../coordinator/index.js';
 import type { StreamServer } from '../server/stream-server.js';
 import { Rejections } from '../protocol/errors.js';
 import { cacheMemory } from './snapshot.js';
+import type { RelayView } from '../edge/index.js';
 
 const statusOf = new Map<string, number>(Object.values(Rejections).map((rejection) => [rejection.code, rejection.status]));
 
@@ -154,6 +155,40 @@ export function createMetrics(server: StreamServer): Registry {
       registers,
     });
     coordinator.on('answered', (outcome, seconds) => requests.observe({ outcome }, seconds));
+  }
+
+  // Edge mode: the upstreams from the origin (per channel with METRICS_PER_CHANNEL).
+  const upstream = server.upstream;
+  if (upstream !== undefined) {
+    new Gauge({
+      name: 'wss_edge_relays',
+      help: 'Upstream connections from the origin (one per relayed channel and key), by state.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const state of ['connecting', 'waiting', 'live', 'retrying']) this.set({ state }, 0);
+        for (const relay of upstream.relays()) this.inc({ state: relay.state });
+      },
+    });
+    const relayTotal = (name: string, help: string, pick: (relay: RelayView) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: server.config.metricsPerChannel ? ['channel', 'upstream', 'state'] : [],
+        registers,
+        collect() {
+          this.reset();
+          if (!server.config.metricsPerChannel) {
+            this.set(upstream.relays().reduce((sum, relay) => sum + pick(relay), 0));
+            return;
+          }
+          for (const relay of upstream.relays()) this.inc({ channel: relay.channel, upstream: relay.upstream, state: relay.state }, pick(relay));
+        },
+      });
+    };
+    relayTotal('wss_edge_upstream_received_bytes', 'Stream bytes received from the origin by the current upstreams.', (relay) => relay.bytesIn);
+    relayTotal('wss_edge_upstream_reconnects', 'Reconnections of the current upstreams to the origin.', (relay) => relay.reconnects);
   }
 
   if (server.config.metricsPerChannel) {

@@ -25,6 +25,7 @@ export const ClientErrorCodes = {
   UPGRADE_REQUIRED: 'refused',
   METHOD_NOT_ALLOWED: 'refused',
   SHUTTING_DOWN: 'connection',
+  PUBLISH_ON_EDGE: 'refused',
   // `ERROR:` texts and close frames of an open connection (SessionErrors, Closures).
   INVALID_STREAMING_KEY: 'refused',
   STREAM_KILLED: 'refused',

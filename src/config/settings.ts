@@ -1,7 +1,7 @@
 // The one table of settings. Env var names are the Go ws-stream-server's where it has them;
 // the CLI flags, the parsers and docs/configuration.md are all derived from this table.
 
-import { parseBoolean, parseIpList, parseListenAddress, parseNumber, parseString, parseWebSocketUrl } from './parsers.js';
+import { parseBoolean, parseIpList, parseListenAddress, parseNumber, parseOriginUrls, parseString, parseWebSocketUrl } from './parsers.js';
 import type { IpList } from './parsers.js';
 import { parseArgList, parseBitrate, parseRtmpTemplate } from './bridge-parsers.js';
 
@@ -407,6 +407,20 @@ export const settings = {
     default: 'NO',
     description: 'After a WebM recording ends, remux it with ffmpeg (`-c copy`) to add its duration and cues (YES/NO).',
     parse: parseBoolean,
+  }),
+  // Edge mode (src/edge/): viewers' channels are pulled from an origin server.
+  originUrl: setting({
+    env: 'ORIGIN_URL',
+    default: '',
+    description:
+      'Makes this server an edge: comma-separated ws:// or wss:// base URLs of the origin (tried in order, the next on failure); channels not published here are pulled from `<origin>/<channel>/<key>/receive`, publishing is refused. Empty: not an edge.',
+    parse: parseOriginUrls,
+  }),
+  edgeIdleSeconds: setting({
+    env: 'EDGE_IDLE_SECONDS',
+    default: '10',
+    description: 'On an edge, how long an upstream connection to the origin stays open after its last local viewer left.',
+    parse: (raw) => parseNumber(raw, { min: 0, max: 86_400 }),
   }),
 } as const;
 

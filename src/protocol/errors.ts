@@ -44,6 +44,8 @@ export const Rejections = {
   UPGRADE_REQUIRED: rejection('UPGRADE_REQUIRED', 426, 'Upgrade Required', 'Upgrade Required: connect with a WebSocket.'),
   METHOD_NOT_ALLOWED: rejection('METHOD_NOT_ALLOWED', 405, 'Method Not Allowed', 'Method not allowed.'),
   SHUTTING_DOWN: rejection('SHUTTING_DOWN', 503, 'Service Unavailable', 'Server shutting down.'),
+  /** An edge (ORIGIN_URL set) only relays the origin's channels. */
+  PUBLISH_ON_EDGE: rejection('PUBLISH_ON_EDGE', 403, 'Forbidden', 'Cannot publish on an edge server.'),
 } as const satisfies Record<string, UpgradeRejection>;
 
 export interface SessionError {

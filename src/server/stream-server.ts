@@ -7,6 +7,7 @@ import type { Channel, Publisher, ReceiverKind } from '../channels/index.js';
 import { createAuthorizer, createPlayAccess } from '../coordinator/index.js';
 import type { PlayAccess } from '../coordinator/index.js';
 import type { PublishAuthorizer, PublishDecision, StreamController } from '../coordinator/authorizer.js';
+import type { UpstreamSource } from '../edge/index.js';
 import { Logger, silentLogger } from '../log/logger.js';
 import { Closures, Rejections, SessionErrors } from '../protocol/errors.js';
 import type { Closure, SessionError, UpgradeRejection } from '../protocol/errors.js';
@@ -30,6 +31,8 @@ export interface StreamServerOptions {
   readonly routes?: (app: uWS.TemplatedApp) => void;
   /** Told when publishing sessions start and end (bridges, recording). */
   readonly publishObservers?: readonly PublishObserver[];
+  /** Edge mode (ORIGIN_URL): where viewers' channels come from. Publishing is then refused. */
+  readonly upstream?: (registry: ChannelRegistry) => UpstreamSource;
 }
 
 /**
@@ -56,6 +59,8 @@ interface Session {
   socket?: UwsClientSocket;
   publisher?: Publisher;
   receiver?: Receiver;
+  /** On an edge: tells the channel's upstream that this viewer left. */
+  leaveUpstream?: () => void;
   lastActivity: number;
 }
 
@@ -117,6 +122,8 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   private readonly statics: StaticRoutes;
   private readonly extraRoutes: ((app: uWS.TemplatedApp) => void) | undefined;
   private readonly observers: readonly PublishObserver[];
+  /** Set on an edge: the relays from the origin. */
+  readonly upstream: UpstreamSource | undefined;
   private readonly sessions = new Set<Session>();
   readonly counters = new ServerCounters();
   private readonly maxMessageBytes: number;
@@ -155,6 +162,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     this.statics = new StaticRoutes(config);
     this.extraRoutes = options.routes;
     this.observers = options.publishObservers ?? [];
+    this.upstream = options.upstream?.(this.registry);
   }
 
   /** The plain HTTP port listened on, or the TLS one when plain HTTP is off. */
@@ -234,6 +242,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     for (const listener of this.endpoints.splice(0)) uWS.us_listen_socket_close(listener.socket);
     await this.certificates?.close();
     for (const session of [...this.sessions]) this.endSession(session, Closures.SHUTDOWN);
+    await this.upstream?.close();
     await Promise.all(this.observers.map((observer) => observer.close?.()));
     await this.authorizer.close?.();
     // uWS has no "closed" event for the app: with no listen socket and no connections the
@@ -363,6 +372,11 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       return this.upgrade(res, context, handshake, { id, ip, route, slot, channel, lastActivity: Date.now() });
     }
 
+    if (this.upstream !== undefined) {
+      slot.release();
+      this.logger.request(id, ip, `Error: Cannot publish on an edge server ('${route.channel}')`);
+      return this.refuse(res, Rejections.PUBLISH_ON_EDGE);
+    }
     const channel = this.registry.getOrCreate(route.channel);
     if (!channel.reserve()) {
       slot.release();
@@ -467,6 +481,9 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       this.logger.request(session.id, session.ip, `Error: Invalid streaming key provided${note}`);
       return;
     }
+    // On an edge, every accepted viewer keeps its channel and key's upstream open (a probe
+    // answered at once from the cache is already closed: it keeps nothing open).
+    if (receiver.currentState !== 'closed') session.leaveUpstream = this.upstream?.viewerJoined(route.channel, route.key);
     const state = receiver.currentState === 'idle' ? 'IDLE' : 'START';
     const via = access.verdict === 'granted' ? ` with a ${access.via}` : '';
     this.logger.request(session.id, session.ip, `${route.kind.toUpperCase()} ${state}: '${route.channel}'${via}`);
@@ -507,6 +524,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       this.counters.receiverEnded(session.receiver);
       if (code === SessionErrors.RECEIVER_TOO_SLOW.closeCode) this.counters.receiversClosedSlow++;
       channel.removeReceiver(session.receiver);
+      session.leaveUpstream?.();
       this.logger.request(session.id, session.ip, `Connection closed (code ${code})`);
     }
     this.registry.releaseIfUnused(channel);
