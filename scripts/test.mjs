@@ -8,6 +8,7 @@
 // The last line is `N passed, N failed`, summed over the passes (.ci/run shows it); the exit
 // status is non-zero if any pass failed.
 import { execFileSync, spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,23 +16,26 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tap = join(root, 'node_modules', '.bin', 'tap');
 
-/** Test files that run ffmpeg, directly (samples, fixtures, read-backs) or through the server. */
+/**
+ * Test files that run ffmpeg, directly (samples, fixtures, read-backs) or through the server:
+ * every file of test/bridge and test/media (new ones included), and these.
+ */
 const FFMPEG_FILES = [
-  'test/bridge/hls.test.ts',
-  'test/bridge/lifecycle.test.ts',
-  'test/bridge/recording.test.ts',
-  'test/bridge/restart.test.ts',
-  'test/bridge/rtmp.test.ts',
+  ...testFilesIn('test/bridge'),
+  ...testFilesIn('test/media'),
   'test/browser/hls.test.ts',
   'test/client/cli.test.ts',
   'test/client/cli-exit-codes.test.ts',
   'test/client/cli-realtime.test.ts',
   'test/client/pacer.test.ts',
-  'test/media/cache.test.ts',
-  'test/media/late-join.test.ts',
-  'test/media/parsers.test.ts',
-  'test/media/server.test.ts',
 ];
+
+function testFilesIn(dir) {
+  return readdirSync(join(root, dir))
+    .filter((name) => name.endsWith('.test.ts'))
+    .sort()
+    .map((name) => `${dir}/${name}`);
+}
 
 const bundledFfmpeg = () => createRequire(import.meta.url)('@ffmpeg-installer/ffmpeg').path;
 
