@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { startTestServer } from './helpers/server.js';
@@ -128,4 +129,23 @@ t.test('bad configuration values stop startup with a message naming the variable
     t.equal(await child.exitCode, 2, `${label} exits 2`);
     t.match(child.stderr(), message, label);
   }
+});
+
+t.test('close() also ends idle keep-alive HTTP connections: nothing holds the process afterwards', async (t) => {
+  const { server } = await startTestServer(t);
+  const socket = net.connect(server.port, '127.0.0.1');
+  await once(socket, 'connect');
+  let received = '';
+  socket.setEncoding('utf8').on('data', (text: string) => (received += text));
+  const request = `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+  socket.write(request);
+  await new Promise<void>((resolve) => socket.on('data', () => received.startsWith('HTTP/1.1 200') && resolve()));
+  received = '';
+  await server.close();
+  // Still open, this connection would be answered (and would hold the event loop for uWS's
+  // 10 s HTTP idle timeout); closed, it ends now and answers nothing.
+  socket.on('error', () => undefined);
+  socket.write(request);
+  await once(socket, 'close');
+  t.equal(received, '', 'no answer on the kept-alive connection after close()');
 });

@@ -9,7 +9,7 @@ import type { Logger } from '../log/logger.js';
 import type { StreamServer } from '../server/stream-server.js';
 import { BodyTooLarge, readBody } from './http.js';
 import { send } from '../server/http-response.js';
-import { describeAddress, listen } from '../server/listen.js';
+import { closeApp, describeAddress, listen } from '../server/listen.js';
 import type { HttpAnswer } from '../server/http-response.js';
 import { createMetrics } from './metrics.js';
 import { RateTracker } from './rates.js';
@@ -84,6 +84,7 @@ export class AdminServer {
     clearInterval(this.sampler);
     if (this.listenSocket !== undefined) uWS.us_listen_socket_close(this.listenSocket);
     this.listenSocket = undefined;
+    closeApp(this.app);
   }
 
   /** Samples every publisher's byte count; bitrates are computed from these when asked. */

@@ -40,3 +40,12 @@ export function describeAddress(host: string, port: number): string {
   if (host === '') return `*:${port}`;
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/**
+ * Closes every socket of an app, idle HTTP keep-alive connections included (they would keep
+ * the process alive until uWS's 10 s HTTP idle timeout). At run time the app has `close()`;
+ * the typings of this build lack it.
+ */
+export function closeApp(app: uWS.TemplatedApp): void {
+  (app as uWS.TemplatedApp & { close(): void }).close();
+}

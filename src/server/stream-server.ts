@@ -18,7 +18,7 @@ import { ServerCounters } from './counters.js';
 import { IpConnectionLimiter } from './ip-limiter.js';
 import type { ConnectionSlot } from './ip-limiter.js';
 import { sendRejection } from './http-response.js';
-import { describeAddress, listen } from './listen.js';
+import { closeApp, describeAddress, listen } from './listen.js';
 import { StaticRoutes } from './static-routes.js';
 import { CertificateError, CertificateWatcher, loadPair } from './tls-certificates.js';
 import type { CertificatePair, TlsFiles } from './tls-certificates.js';
@@ -136,6 +136,10 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   private timers: NodeJS.Timeout[] = [];
   private nextSessionId = 1;
   private closing = false;
+  /** Publishes waiting for an asynchronous authorization: their answer must still go out. */
+  private authorizing = 0;
+  /** Set by close(): apps to close once no authorization is pending. */
+  private appsToClose: uWS.TemplatedApp[] | undefined;
 
   /** Throws ConfigError for settings that only make sense together (TLS files, keys file). */
   constructor(
@@ -239,15 +243,28 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     this.closing = true;
     for (const timer of this.timers) clearInterval(timer);
     this.timers = [];
+    const apps = [...this.endpoints.map((listener) => listener.app), ...this.retiredApps.splice(0)];
     for (const listener of this.endpoints.splice(0)) uWS.us_listen_socket_close(listener.socket);
     await this.certificates?.close();
     for (const session of [...this.sessions]) this.endSession(session, Closures.SHUTDOWN);
     await this.upstream?.close();
     await Promise.all(this.observers.map((observer) => observer.close?.()));
     await this.authorizer.close?.();
+    this.appsToClose = apps;
+    this.closeAppsWhenIdle();
     // uWS has no "closed" event for the app: with no listen socket and no connections the
     // event loop holds nothing, which is what a graceful exit needs.
     await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /**
+   * Idle HTTP keep-alive connections would hold the event loop (and the process) until uWS's
+   * 10 s HTTP idle timeout: once closing, and once every pending authorization has had its
+   * answer, the apps are closed, which ends them. The sessions' close frames went out before.
+   */
+  private closeAppsWhenIdle(): void {
+    if (this.appsToClose === undefined || this.authorizing > 0) return;
+    for (const app of this.appsToClose.splice(0)) closeApp(app);
   }
 
   private startListener(scheme: 'http' | 'https', app: uWS.TemplatedApp, port: number): void {
@@ -424,13 +441,20 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       aborted = true;
       giveBack();
     });
+    this.authorizing++;
+    const settled = (): void => {
+      this.authorizing--;
+      this.closeAppsWhenIdle();
+    };
     decision.then(
       (result) => {
         if (!aborted) res.cork(() => decide(result));
+        settled();
       },
       (error: unknown) => {
         this.logger.error(`Publish authorization failed: ${String(error)}`);
         if (!aborted) res.cork(() => decide({ accepted: false }));
+        settled();
       },
     );
   }

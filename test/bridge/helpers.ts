@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { createRequire } from 'node:module';
@@ -13,6 +13,7 @@ import { freePort } from '../helpers/ports.js';
 import { FFMPEG, ffmpeg } from '../media/helpers.js';
 
 export { FFMPEG, ffmpeg, makeSample, scratchDir } from '../media/helpers.js';
+export { ffmpegVersion } from '../../src/bridge/ffmpeg.js';
 
 /** Polls `check` until it returns something other than undefined/false, at most `timeoutMs`. */
 export async function poll<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000, everyMs = 100): Promise<T> {
@@ -43,11 +44,14 @@ export interface BridgeApp {
   http(path: string): string;
 }
 
-/** The whole application (as `serve` runs it) on a loopback port, closed when the test ends. */
+/**
+ * The whole application (as `serve` runs it) on a loopback port, closed when the test ends. Its
+ * ffmpeg is the tests' own (FFMPEG_PATH when set), so a test pass runs one ffmpeg throughout.
+ */
 export async function startApp(t: Test, settings: Partial<Record<SettingName, string>>): Promise<BridgeApp> {
   const port = await freePort();
   const config = loadConfig({
-    flags: { httpPort: String(port), bindAddress: '127.0.0.1', adminAddress: 'off', maxIpConcurrentConnections: '0', logRequests: 'NO', ...settings },
+    flags: { httpPort: String(port), bindAddress: '127.0.0.1', adminAddress: 'off', maxIpConcurrentConnections: '0', logRequests: 'NO', ffmpegPath: FFMPEG, ...settings },
   });
   const log = new LogLines();
   const app = await Application.start(config, { logger: log.logger });
@@ -97,19 +101,53 @@ export function parseStreams(stderr: string): StreamReport {
   return report;
 }
 
+export interface ReadBack extends StreamReport {
+  /** Timestamp (seconds) of the end of the last video and audio packet read, as the input gives them. */
+  videoEnd?: number;
+  audioEnd?: number;
+}
+
 /**
- * Reads `seconds` of an input (an RTMP URL, a file) and reports its streams. Probing stops
- * after 1 s of stream (an RTMP server may announce a track that never comes); killed after 20 s.
+ * Reads an input (an RTMP URL, a file) until it ends, packets copied (nothing decoded), and
+ * reports its streams and where each ends. Probing stops after 1 s of stream (an RTMP server
+ * may announce a track that never comes). The reader is killed (and reaped) when the test ends,
+ * whether it passed, failed or timed out.
  */
-export async function readBack(input: string, seconds = 2): Promise<StreamReport> {
-  const args = ['-hide_banner', '-nostdin', '-loglevel', 'info', '-analyzeduration', '1000000', '-i', input, '-t', String(seconds), '-f', 'null', '-'];
-  const { stderr } = await new Promise<{ stderr: string }>((resolve, reject) => {
-    execFile(FFMPEG, args, { timeout: 20_000, maxBuffer: 16 * 1024 * 1024 }, (error, _stdout, stderr) => {
-      if (error === null) resolve({ stderr });
-      else reject(new Error(`ffmpeg ${args.join(' ')}: ${error.message}: ${stderr.slice(-1000)}`));
-    });
+export async function readBack(t: Test, input: string): Promise<ReadBack> {
+  const args = ['-hide_banner', '-nostdin', '-loglevel', 'info', '-analyzeduration', '1000000', '-copyts', '-i', input, '-map', '0', '-c', 'copy', '-f', 'framecrc', '-'];
+  const child = spawn(FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
   });
-  return parseStreams(stderr);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const code = await exited;
+  if (code !== 0) throw new Error(`ffmpeg ${args.join(' ')} exited with ${code}: ${stderr.slice(-1000)}`);
+  const report: ReadBack = parseStreams(stderr);
+  // framecrc: `#tb N: num/den`, then `stream, dts, pts, duration, size, crc` per packet.
+  const timeBases = new Map<number, number>();
+  const ends = new Map<number, number>();
+  for (const line of stdout.split('\n')) {
+    const base = /^#tb (\d+): (\d+)\/(\d+)/.exec(line);
+    if (base !== null) timeBases.set(Number(base[1]), Number(base[2]) / Number(base[3]));
+    const packet = /^\s*(\d+),\s*(-?\d+),\s*(-?\d+),\s*(\d+),/.exec(line);
+    if (packet === null) continue;
+    const stream = Number(packet[1]);
+    const end = (Number(packet[3]) + Number(packet[4])) * (timeBases.get(stream) ?? 0);
+    ends.set(stream, Math.max(ends.get(stream) ?? 0, end));
+  }
+  const kinds = [...stderr.matchAll(/^\s*Stream #0:(\d+)[^:]*: (Video|Audio):/gm)];
+  for (const [, index, kind] of kinds) {
+    const end = ends.get(Number(index));
+    if (end === undefined) continue;
+    if (kind === 'Video') report.videoEnd ??= end;
+    else report.audioEnd ??= end;
+  }
+  return report;
 }
 
 /** Decodes a file completely: error-level lines (should be none) and the decoded duration in seconds. */

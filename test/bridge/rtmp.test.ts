@@ -1,7 +1,11 @@
 // RTMP push into a real RTMP server (node-media-server, on loopback), read back with ffmpeg.
 import t from 'tap';
+import type { Test } from 'tap';
 import { TestClient } from '../helpers/client.js';
-import { checkNoChildrenAtEnd, ffmpeg, makeSample, poll, publishPaced, readBack, startApp, startRtmpServer } from './helpers.js';
+import { FFMPEG, checkNoChildrenAtEnd, ffmpeg, ffmpegVersion, makeSample, poll, publishPaced, readBack, startApp, startRtmpServer } from './helpers.js';
+import type { ReadBack } from './helpers.js';
+
+t.comment(`ffmpeg ${await ffmpegVersion(FFMPEG)} (${FFMPEG}), also used by the server under test`);
 
 t.test('WebM VP8+Opus is transcoded to H.264 (scaled down) + AAC and pushed over RTMP', async (t) => {
   const rtmp = await startRtmpServer(t);
@@ -17,11 +21,8 @@ t.test('WebM VP8+Opus is transcoded to H.264 (scaled down) + AAC and pushed over
   const path = await poll('the RTMP stream to be published', () => rtmp.published.find((name) => name.startsWith('/live/show-')));
   const streamId = app.stream.registry.get('show')!.publisher!.streamId;
   t.equal(path, `/live/show-${streamId}`, 'the destination comes from the template: {channel} and {streamId} filled in');
-  const report = await readBack(rtmp.url(path));
-  t.match(report.video, { codec: 'h264', height: 240 }, 'H.264 at the scaled height');
-  t.equal(report.video?.width, 426, '640x360 scaled to 240 lines keeps the aspect (even width)');
-  t.match(report.audio, { codec: 'aac' }, 'AAC audio');
-
+  // Read while the stream is live, until it ends: the tail must arrive too.
+  const reading = readBack(t, rtmp.url(path));
   const channel = app.stream.registry.get('show')!;
   const [bridge] = app.bridges!.outputs(channel)!.bridges;
   t.match(bridge!.status(), { output: 'rtmp', state: 'running', video: 'transcode', audio: 'transcode', restarts: 0 });
@@ -31,6 +32,11 @@ t.test('WebM VP8+Opus is transcoded to H.264 (scaled down) + AAC and pushed over
   t.notMatch(command, /show-/, 'without the stream name past the application (it may be a stream key)');
   await sending;
   await publisher.close();
+  const report = await reading;
+  t.match(report.video, { codec: 'h264', height: 240 }, 'H.264 at the scaled height');
+  t.equal(report.video?.width, 426, '640x360 scaled to 240 lines keeps the aspect (even width)');
+  t.match(report.audio, { codec: 'aac' }, 'AAC audio');
+  checkTail(t, report, 10, { video: true, audio: true });
   await poll('the bridge to stop', () => app.bridges!.outputs(channel) === undefined);
 });
 
@@ -42,14 +48,16 @@ t.test('FLV H.264/AAC is pushed as it is (codec copy)', async (t) => {
   const publisher = await TestClient.connect(url('/copy/key/publish'));
   const sending = publishPaced(publisher, sample, 8);
   await poll('the RTMP stream to be published', () => rtmp.published.includes('/live/copy'));
-  const report = await readBack(rtmp.url('/live/copy'));
-  t.match(report.video, { codec: 'h264', profile: 'Constrained Baseline', width: 480, height: 270 }, 'the publisher\'s own H.264, untouched');
-  t.match(report.audio, { codec: 'aac' });
+  const reading = readBack(t, rtmp.url('/live/copy'));
   const [bridge] = app.bridges!.outputs(app.stream.registry.get('copy')!)!.bridges;
   t.match(bridge!.status(), { video: 'copy', audio: 'copy' });
   t.match(log.matching(/\[BRIDGE\] rtmp 'copy': flv/)[0], /-c:v copy -c:a copy -f flv/);
   await sending;
   await publisher.close();
+  const report = await reading;
+  t.match(report.video, { codec: 'h264', profile: 'Constrained Baseline', width: 480, height: 270 }, 'the publisher\'s own H.264, untouched');
+  t.match(report.audio, { codec: 'aac' });
+  checkTail(t, report, 8, { video: true, audio: true });
 });
 
 t.test('audio-only and video-only streams are bridged too', async (t) => {
@@ -64,15 +72,27 @@ t.test('audio-only and video-only streams are bridged too', async (t) => {
   const video = await TestClient.connect(url('/video/key/publish'));
   const sending = Promise.all([publishPaced(audio, audioOnly, 8), publishPaced(video, videoOnly, 8)]);
   await poll('both RTMP streams', () => rtmp.published.includes('/live/audio') && rtmp.published.includes('/live/video'));
-  const [heard, seen] = await Promise.all([readBack(rtmp.url('/live/audio')), readBack(rtmp.url('/live/video'))]);
-  t.match(heard, { audio: { codec: 'aac' } }, 'Opus-only WebM arrives as AAC');
-  t.equal(heard.video, undefined, 'and without video');
-  t.match(seen, { video: { codec: 'h264', width: 320, height: 180 } }, 'H.264-only FLV arrives as it is');
-  t.equal(seen.audio, undefined, 'and without audio');
+  const reading = Promise.all([readBack(t, rtmp.url('/live/audio')), readBack(t, rtmp.url('/live/video'))]);
   t.match(app.bridges!.outputs(app.stream.registry.get('audio')!)!.bridges[0]!.status(), { video: 'none', audio: 'transcode' });
   t.match(app.bridges!.outputs(app.stream.registry.get('video')!)!.bridges[0]!.status(), { video: 'copy', audio: 'none' });
   await sending;
   await Promise.all([audio.close(), video.close()]);
+  const [heard, seen] = await reading;
+  t.match(heard, { audio: { codec: 'aac' } }, 'Opus-only WebM arrives as AAC');
+  t.equal(heard.video, undefined, 'and without video');
+  checkTail(t, heard, 8, { audio: true });
+  t.match(seen, { video: { codec: 'h264', width: 320, height: 180 } }, 'H.264-only FLV arrives as it is');
+  t.equal(seen.audio, undefined, 'and without audio');
+  checkTail(t, seen, 8, { video: true });
 });
+
+/**
+ * The stream read back from the RTMP server ends where the published sample ends: nothing of
+ * its tail was held back or lost when the publisher stopped (within a frame, 0.1 s).
+ */
+function checkTail(t: Test, report: ReadBack, seconds: number, tracks: { video?: boolean; audio?: boolean }): void {
+  if (tracks.video === true) t.ok((report.videoEnd ?? 0) >= seconds - 0.1, `the video reaches the end of the ${seconds} s sample (read up to ${report.videoEnd} s)`);
+  if (tracks.audio === true) t.ok((report.audioEnd ?? 0) >= seconds - 0.1, `the audio reaches the end of the ${seconds} s sample (read up to ${report.audioEnd} s)`);
+}
 
 checkNoChildrenAtEnd(t);

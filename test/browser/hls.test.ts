@@ -3,15 +3,16 @@
 // the same URL through the server's extra-routes hook.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { requireFfmpeg } from '../../src/bridge/ffmpeg.js';
 import { startTestServer } from '../helpers/server.js';
 import { chromiumMissing, ensurePageBuilt, launchBrowser, openPage, setStream, SKIP_REASON } from './helpers.js';
 
-const ffmpeg = (createRequire(import.meta.url)('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+// The ffmpeg of the test pass (FFMPEG_PATH, else the PATH's, else the bundled one).
+const ffmpeg = requireFfmpeg().path;
 
 if (chromiumMissing) {
   t.plan(0, SKIP_REASON);

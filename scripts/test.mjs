@@ -1,0 +1,109 @@
+// `npm test`: runs the test suite in passes and sums them up.
+//   1. the whole suite, with the ffmpeg the server would pick (FFMPEG_PATH, else the PATH's,
+//      else the bundled build) and the coverage check of the tap config;
+//   2. the files that run ffmpeg again, with FFMPEG_PATH set to the bundled build
+//      (@ffmpeg-installer/ffmpeg, ffmpeg 4.1), so both a distribution's ffmpeg and ours are tested.
+// A further pass (another setting over the whole suite, say) is one more entry in PASSES.
+// `npm test -- <tap arguments>` runs tap once with those arguments instead.
+// The last line is `N passed, N failed`, summed over the passes (.ci/run shows it); the exit
+// status is non-zero if any pass failed.
+import { execFileSync, spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const tap = join(root, 'node_modules', '.bin', 'tap');
+
+/**
+ * Test files that run ffmpeg, directly (samples, fixtures, read-backs) or through the server:
+ * every file of test/bridge and test/media (new ones included), and these.
+ */
+const FFMPEG_FILES = [
+  ...testFilesIn('test/bridge'),
+  ...testFilesIn('test/media'),
+  'test/browser/hls.test.ts',
+  'test/client/cli.test.ts',
+  'test/client/cli-exit-codes.test.ts',
+  'test/client/cli-realtime.test.ts',
+  'test/client/pacer.test.ts',
+];
+
+function testFilesIn(dir) {
+  return readdirSync(join(root, dir))
+    .filter((name) => name.endsWith('.test.ts'))
+    .sort()
+    .map((name) => `${dir}/${name}`);
+}
+
+const bundledFfmpeg = () => createRequire(import.meta.url)('@ffmpeg-installer/ffmpeg').path;
+
+/**
+ * Each pass: a name, environment variables added for it, the files (none: the tap config's
+ * whole suite), whether tap's coverage check applies (only a whole-suite pass can meet it), and
+ * how many files run at once (default: the tap config's). The ffmpeg users mostly wait on
+ * real-time streams, so two at a time keep the whole run under 10 minutes on 2 cores.
+ */
+const PASSES = [
+  { name: 'all tests', env: {}, files: [], coverage: true },
+  { name: 'ffmpeg users, bundled ffmpeg', env: { FFMPEG_PATH: bundledFfmpeg() }, files: FFMPEG_FILES, coverage: false, jobs: 2 },
+];
+
+/** `ffmpeg version …` of the ffmpeg a pass runs: the one the server and the tests find (pretest built dist/). */
+async function ffmpegOf(env) {
+  const { findFfmpeg } = await import('../dist/src/bridge/ffmpeg.js');
+  const found = findFfmpeg(env);
+  if (found === undefined) return 'no ffmpeg found';
+  try {
+    const first = execFileSync(found.path, ['-hide_banner', '-version'], { encoding: 'utf8', timeout: 10_000 }).split('\n')[0];
+    return `${first.replace(/ (Copyright|https?:).*$/, '')}: ${found.path} (${found.source})`;
+  } catch {
+    return `${found.path} (${found.source}) does not run`;
+  }
+}
+
+/** Runs tap with `args`, its output passed through; resolves with its counts and exit status. */
+function runTap(args, env) {
+  return new Promise((resolve) => {
+    const child = spawn(tap, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let tail = '';
+    child.stdout.on('data', (data) => {
+      process.stdout.write(data);
+      tail = (tail + data.toString()).slice(-4096);
+    });
+    child.on('close', (code, signal) => {
+      // tap's closing line: `# { total: N, pass: N, fail: N, … }`.
+      const summary = [...tail.matchAll(/^# \{ total: (\d+)(.*)\}$/gm)].at(-1);
+      const count = (name) => Number(new RegExp(`\\b${name}: (\\d+)`).exec(summary?.[2] ?? '')?.[1] ?? 0);
+      resolve({ found: summary !== undefined, pass: count('pass'), fail: count('fail'), status: code ?? 1, signal });
+    });
+  });
+}
+
+const extra = process.argv.slice(2);
+if (extra.length > 0) {
+  const result = await runTap(extra, {});
+  process.exit(result.status);
+}
+
+const results = [];
+for (const pass of PASSES) {
+  console.log(`\n=== pass ${results.length + 1}/${PASSES.length}: ${pass.name}: ${await ffmpegOf({ ...process.env, ...pass.env })}`);
+  const started = Date.now();
+  const result = await runTap([...(pass.coverage ? [] : ['--disable-coverage']), ...(pass.jobs === undefined ? [] : [`--jobs=${pass.jobs}`]), ...pass.files], pass.env);
+  results.push({ pass, result, seconds: Math.round((Date.now() - started) / 1000) });
+}
+
+console.log('\n=== summary');
+let passed = 0;
+let failed = 0;
+for (const { pass, result, seconds } of results) {
+  passed += result.pass;
+  // A pass that ended without its summary (crashed, killed) counts as one failure.
+  failed += result.found ? result.fail : Math.max(result.fail, 1);
+  const why = result.status === 0 ? 'ok' : `FAILED (tap exit ${result.signal ?? result.status}${result.found && result.fail === 0 ? ', e.g. coverage below the threshold' : ''})`;
+  console.log(`${pass.name}: ${result.pass} passed, ${result.fail} failed, ${seconds} s: ${why}`);
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(results.every(({ result }) => result.status === 0) ? 0 : 1);
