@@ -31,12 +31,13 @@ export class UwsClientSocket implements ClientSocket {
   }
 
   /**
-   * The library fired `drain`: runs `flush` just after, outside its writable callback. A send
-   * of 16 KiB or more made inside that callback on an empty socket buffer is written directly
-   * and, when the kernel takes only part of it, the rest is buffered without the failed write
-   * being noted, so the library stops polling the socket for writability: no further `drain`
-   * ever comes and the receiver stalls. The same send made outside the callback keeps the
-   * socket polled.
+   * The library fired `drain`: runs `flush` just after, outside its writable callback. A large
+   * send made inside that callback on an empty socket buffer is written directly and, when the
+   * kernel takes only part of it, the rest is buffered without the failed write being noted.
+   * Unless another send follows in the same callback (the receiver's socket share often lets
+   * no further chunk in), the library then stops polling the socket for writability: no
+   * `drain` ever comes again and the receiver stalls. Outside the callback the same partial
+   * write keeps the socket polled.
    */
   drained(flush: () => void): void {
     if (this.drainPending) return;
