@@ -338,7 +338,10 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       upgrade: (res, req, context) => this.onUpgrade(res, req, context),
       open: (ws) => this.onOpen(ws),
       message: (ws, message, isBinary) => this.onMessage(ws, message, isBinary),
-      drain: (ws) => ws.getUserData().session.receiver?.flush(),
+      drain: (ws) => {
+        const { session } = ws.getUserData();
+        session.socket?.drained(() => session.receiver?.flush());
+      },
       // WebSocket pings keep a connection alive as much as `h` does.
       ping: (ws) => this.touch(ws),
       pong: (ws) => this.touch(ws),

@@ -7,6 +7,7 @@ import type { ClientSocket } from '../channels/transport.js';
  */
 export class UwsClientSocket implements ClientSocket {
   private closed = false;
+  private drainPending = false;
 
   constructor(private readonly ws: uWS.WebSocket<unknown>) {}
 
@@ -27,6 +28,24 @@ export class UwsClientSocket implements ClientSocket {
     this.closed = true;
     // end() queues the close frame after buffered data and calls the close handler at once.
     this.ws.end(code, reason);
+  }
+
+  /**
+   * The library fired `drain`: runs `flush` just after, outside its writable callback. A large
+   * send made inside that callback on an empty socket buffer is written directly and, when the
+   * kernel takes only part of it, the rest is buffered without the failed write being noted.
+   * Unless another send follows in the same callback (the receiver's socket share often lets
+   * no further chunk in), the library then stops polling the socket for writability: no
+   * `drain` ever comes again and the receiver stalls. Outside the callback the same partial
+   * write keeps the socket polled.
+   */
+  drained(flush: () => void): void {
+    if (this.drainPending) return;
+    this.drainPending = true;
+    setImmediate(() => {
+      this.drainPending = false;
+      if (!this.closed) flush();
+    });
   }
 
   /** The close handler ran: the socket must not be touched again. */
