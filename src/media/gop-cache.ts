@@ -209,8 +209,7 @@ export class GopCache {
       return;
     }
     this.groups.push({ start: offset, prefix: false, timeMs, keyEnd: undefined });
-    const keep = this.audioOnly ? this.options.gops * AUDIO_GROUPS_PER_GOP + 1 : this.options.gops;
-    while (this.groups.length > keep) this.groups.shift();
+    this.keepLastGroups();
   }
 
   private onKeyframeEnd(offset: number): void {
@@ -219,7 +218,23 @@ export class GopCache {
     this.pendingKey = undefined;
     this.lastKeyframe = this.log.range(start, offset);
     const group = this.groups.at(-1);
-    if (group !== undefined && group.start === start) group.keyEnd = offset;
+    if (group !== undefined && group.start === start) {
+      group.keyEnd = offset;
+      this.keepLastGroups();
+    }
+  }
+
+  /**
+   * GOP_CACHE_GOPS: drops the oldest groups. While the newest keyframe is still arriving it does
+   * not count: the group before it, whose keyframe is whole, stays until then, so a late joiner
+   * always gets a keyframe it can show at once (as a probe does), not the first bytes of one.
+   */
+  private keepLastGroups(): void {
+    let keep = this.audioOnly ? this.options.gops * AUDIO_GROUPS_PER_GOP + 1 : this.options.gops;
+    const newest = this.groups.at(-1);
+    const previous = this.groups.at(-2);
+    if (newest?.keyEnd === undefined && previous !== undefined && !previous.prefix && previous.keyEnd !== undefined) keep++;
+    while (this.groups.length > keep) this.groups.shift();
   }
 
   private onTracks(tracks: readonly TrackInfo[]): void {

@@ -67,6 +67,15 @@ function initSizeAt(bytes: Uint8Array, offset: number): number {
   return [...slots.values()].reduce((sum, size) => sum + size, 0);
 }
 
+/** The keyframe points as the server's parser reports them, each with where its keyframe is whole. */
+function parsedKeyframes(bytes: Uint8Array): Array<{ position: number; complete: number }> {
+  const { keyframes, keyframeEnds } = parseBuffer(bytes);
+  return keyframes.map((position, i) => ({
+    position,
+    complete: keyframeEnds.find((end) => end > position && end <= (keyframes[i + 1] ?? Number.POSITIVE_INFINITY)) ?? Number.POSITIVE_INFINITY,
+  }));
+}
+
 async function checkLateJoins(
   t: Test,
   bytes: Buffer,
@@ -75,6 +84,7 @@ async function checkLateJoins(
 ): Promise<void> {
   const dir = scratchDir(t);
   const keyframes = await keyframePositions(bytes, dir);
+  const wholeKeyframes = parsedKeyframes(bytes);
   t.ok(keyframes.length >= 4, `the sample has ${keyframes.length} keyframes`);
   const gops = options.gops ?? 1;
   const server = await startTestServer(t, { gopCacheGops: String(gops) });
@@ -100,7 +110,11 @@ async function checkLateJoins(
     // At most init + GOP_CACHE_GOPS groups (the newest keyframes before the join) + framing.
     // Keyframes complete before the join (a BlockGroup keyframe is known only once whole).
     const before = keyframes.filter((keyframe) => keyframe.complete <= result.joinedAt).map((keyframe) => keyframe.position);
-    const oldestKept = before.at(-gops) ?? 0;
+    // While the newest keyframe is still arriving the group before it stays, and the server
+    // knows a keyframe whole only where the stream may end (a WebM Cluster of known size or an
+    // MP4 fragment at its end): count those too.
+    const whole = wholeKeyframes.filter((keyframe) => keyframe.complete <= result.joinedAt).map((keyframe) => keyframe.position);
+    const oldestKept = Math.min(before.at(-gops) ?? 0, whole.at(-gops) ?? 0);
     const init = initSizeAt(bytes, result.joinedAt);
     const bound = init + (result.joinedAt - oldestKept) + FRAMING_SLACK;
     t.ok(result.backlog <= bound, `${label}: ${result.backlog} bytes before live data, at most init ${init} + ${gops} GOP(s) (${bound})`);
