@@ -51,8 +51,9 @@ export interface RelayOwner {
 
 /**
  * One upstream `receive` from the origin for one channel, opened with the key of the viewer that
- * asked first and shared by every local viewer the origin accepts (EdgeRelays decides). Once the origin sends data, the relay is the local channel's publisher,
- * so the channel's cache, fan-out, slow-receiver policy and probes work as for a local one.
+ * asked first and shared by every local viewer the origin accepts (EdgeRelays decides). Once
+ * the origin sends data, the relay is the local channel's publisher, so the channel's cache,
+ * fan-out, slow-receiver policy and probes work as for a local one.
  * The origin's final answers (publisher ended, wrong key, too slow) are passed on to the
  * viewers; anything else (unreachable, restarting, refused) is retried with backoff while
  * viewers remain or the idle delay runs.
@@ -270,8 +271,8 @@ export class OriginRelay {
 }
 
 /**
- * The origin's answers that are final for this channel and the upstream's key: a normal close (the publisher
- * ended), a wrong key, a receiver too slow. Anything else is a connection problem, retried.
+ * The origin's answers that are final for this channel and the upstream's key: a normal close
+ * (the publisher ended), a wrong key, a receiver too slow. Anything else is a connection problem, retried.
  */
 function finalAnswer(error: StreamClientError | undefined): Closure | SessionError | undefined {
   if (error === undefined) return Closures.PUBLISHER_ENDED;
