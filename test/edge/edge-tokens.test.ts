@@ -51,6 +51,13 @@ t.test('viewers with different play tokens share one upstream; bad tokens get th
     t.same(await refused(edge.url(`/tv/${bad}/receive`)), { closed: WRONG_KEY, texts: ['ERROR: Invalid streaming key'] }, 'a bad token is refused while live');
   }
 
+  // Probes on the edge: with a key already accepted, and with a new token (asked about first).
+  for (const key of [t3, token('tv', 3700)]) {
+    const probe = await TestClient.connect(edge.url(`/tv/${key}/probe`));
+    t.same(await probe.closed, { code: 1000, reason: 'Probe done' });
+    t.ok(probe.binaryMessages[0]?.equals(part1), 'the probe got the cached chunk');
+  }
+
   const part2 = patternBytes(30_000, 12);
   await publisher.send(part2);
   const expected = Buffer.concat([part1, part2]);
@@ -61,8 +68,8 @@ t.test('viewers with different play tokens share one upstream; bad tokens get th
   }
   await until('the checks closed: one upstream at the origin', async () => receiverCount(origin, 'tv'), (count) => count === 1);
   t.match(await relays(edge), [{ channel: 'tv', state: 'live', viewers: all.length }], 'one relay serves every viewer');
-  // t2, t3, the publisher's key: one check each, whatever the number of viewers.
-  t.equal(lines(edge.output(), "[EDGE] 'tv' the origin accepted a viewer's key").length, 3, 'one accepted check per key');
+  // t2, t3, the publisher's key, the probe's new token: one check each, whatever the number of viewers.
+  t.equal(lines(edge.output(), "[EDGE] 'tv' the origin accepted a viewer's key").length, 4, 'one accepted check per key');
   t.equal(lines(edge.output(), "[EDGE] 'tv' the origin refused a viewer's key").length, 7, 'every bad token was asked about');
 
   await publisher.close();
