@@ -162,7 +162,7 @@ export function createMetrics(server: StreamServer): Registry {
   if (upstream !== undefined) {
     new Gauge({
       name: 'wss_edge_relays',
-      help: 'Upstream connections from the origin (one per relayed channel and key), by state.',
+      help: 'Upstream connections from the origin (one per relayed channel), by state.',
       labelNames: ['state'],
       registers,
       collect() {

@@ -124,7 +124,7 @@ export function serverSummary(server: StreamServer, ffmpeg: FfmpegInfo | null): 
     coordinator: authorizer instanceof ControlClient ? { url: authorizer.url, state: authorizer.state } : null,
     certificate: server.certificate === undefined ? null : { fingerprint: server.certificate.fingerprint, validTo: server.certificate.validTo },
     ffmpeg,
-    // Edge mode: the origins and one entry per relayed channel and key (keys never shown).
+    // Edge mode: the origins and one entry per relayed channel (keys never shown).
     edge: server.upstream === undefined ? null : { origins: server.config.originUrl, idleSeconds: server.config.edgeIdleSeconds, relays: server.upstream.relays() },
   };
 }

@@ -38,21 +38,22 @@ export interface RelayOptions {
   readonly logger: Logger;
 }
 
-/** The relays' manager: which relay feeds a channel locally, and when one is gone. */
+/** The relays' manager: when a relay's local session starts and ends, and when it is gone. */
 export interface RelayOwner {
   readonly registry: ChannelRegistry;
-  /** `relay` starts feeding `channel`: any other relay feeding it ends its local session. */
+  /** `relay` starts feeding `channel` (the origin sends its stream). */
   claim(channel: Channel, relay: OriginRelay): void;
-  /** `relay` no longer feeds its channel locally. */
+  /** `relay` no longer feeds its channel locally (its session there is over). */
   unclaim(channel: Channel, relay: OriginRelay): void;
   /** `relay` is closed for good. */
   forget(relay: OriginRelay): void;
 }
 
 /**
- * One upstream `receive` from the origin for one channel and key, shared by every local viewer
- * presenting that key. Once the origin sends data, the relay is the local channel's publisher,
- * so the channel's cache, fan-out, slow-receiver policy and probes work as for a local one.
+ * One upstream `receive` from the origin for one channel, opened with the key of the viewer that
+ * asked first and shared by every local viewer the origin accepts (EdgeRelays decides). Once
+ * the origin sends data, the relay is the local channel's publisher, so the channel's cache,
+ * fan-out, slow-receiver policy and probes work as for a local one.
  * The origin's final answers (publisher ended, wrong key, too slow) are passed on to the
  * viewers; anything else (unreachable, restarting, refused) is retried with backoff while
  * viewers remain or the idle delay runs.
@@ -105,25 +106,24 @@ export class OriginRelay {
     };
   }
 
-  /** A local viewer with this relay's key joined; call the returned function when it leaves. */
-  join(): () => void {
+  /** A local viewer of the channel arrived (admitted or waiting for its key's check). */
+  viewerJoined(): void {
     this.viewerCount++;
     clearTimeout(this.lingerTimer);
     this.lingerTimer = undefined;
-    let left = false;
-    return () => {
-      if (left) return;
-      left = true;
-      this.viewerCount--;
-      if (this.viewerCount === 0 && this.currentState !== 'closed') {
-        this.lingerTimer = setTimeout(() => this.close('no viewer left'), this.options.idleMs);
-      }
-    };
   }
 
-  /** Another relay of the channel went live on the origin: this one's local session is over. */
-  endLocalSession(): void {
-    this.endLocal(Closures.PUBLISHER_ENDED);
+  /** A local viewer left: with none left, the upstream lingers `idleMs`, then closes. */
+  viewerLeft(): void {
+    this.viewerCount--;
+    if (this.viewerCount === 0 && this.currentState !== 'closed') {
+      this.lingerTimer = setTimeout(() => this.close('no viewer left'), this.options.idleMs);
+    }
+  }
+
+  /** The origin base URL in use (or tried last): where the edge asks about other keys too. */
+  get upstream(): string {
+    return this.origin;
   }
 
   /** Closes the upstream; local viewers are left to the caller (server shutdown) or closed by `endLocal`. */
@@ -231,20 +231,22 @@ export class OriginRelay {
   }
 
   /**
-   * Ends the local publishing session, if any: its viewers get `why`. With `idleToo`, the idle
-   * viewers of this key get it as well (the origin would have said the same to them).
+   * Ends the local publishing session, if any: every viewer it fed gets `why`. With `idleToo`,
+   * the idle viewers presenting this relay's key get it as well (the origin answered that key;
+   * viewers admitted with other keys keep waiting, see EdgeRelays.forget).
    */
   private endLocal(why: Closure | SessionError, idleToo = false): void {
-    const channel = this.channel ?? (idleToo ? this.owner.registry.get(this.channelName) : undefined);
+    const live = this.channel;
+    const channel = live ?? (idleToo ? this.owner.registry.get(this.channelName) : undefined);
     if (channel === undefined) return;
-    if ('message' in why || this.channel === undefined) {
+    if ('message' in why || live === undefined) {
       for (const receiver of [...channel.receivers]) {
-        if (!keysMatch(receiver.info.key, this.key)) continue;
+        if (live === undefined && !keysMatch(receiver.info.key, this.key)) continue;
         if ('message' in why) receiver.fail(why);
         else receiver.close(why);
       }
     }
-    if (this.channel !== undefined) {
+    if (live !== undefined) {
       this.channel = undefined;
       this.publisher = undefined;
       channel.endPublishing(Closures.PUBLISHER_ENDED);
@@ -269,8 +271,8 @@ export class OriginRelay {
 }
 
 /**
- * The origin's answers that are final for this channel and key: a normal close (the publisher
- * ended), a wrong key, a receiver too slow. Anything else is a connection problem, retried.
+ * The origin's answers that are final for this channel and the upstream's key: a normal close
+ * (the publisher ended), a wrong key, a receiver too slow. Anything else is a connection problem, retried.
  */
 function finalAnswer(error: StreamClientError | undefined): Closure | SessionError | undefined {
   if (error === undefined) return Closures.PUBLISHER_ENDED;

@@ -496,11 +496,18 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     }
     // Checked once, now: a receiver is never cut off later because its token expired.
     const access = this.playAccess.decide(route.channel, route.key, session.ip);
-    const receiver = new Receiver({ ...info, viewGranted: access.verdict === 'granted' }, route.kind as ReceiverKind, socket, this.receiverBufferBytes);
+    // On an edge the local channel checks no key: the edge admits only viewers the origin accepts.
+    const viewGranted = access.verdict === 'granted' || this.upstream !== undefined;
+    const receiver = new Receiver({ ...info, viewGranted }, route.kind as ReceiverKind, socket, this.receiverBufferBytes);
     session.receiver = receiver;
     if (access.verdict === 'refused') {
       this.logger.request(session.id, session.ip, `Error: Invalid streaming key provided (${access.reason})`);
       receiver.fail(SessionErrors.INVALID_STREAMING_KEY);
+      return;
+    }
+    if (this.upstream !== undefined) {
+      this.logger.request(session.id, session.ip, `${route.kind.toUpperCase()} VIA ORIGIN: '${route.channel}'`);
+      session.leaveUpstream = this.upstream.viewerJoined(receiver);
       return;
     }
     if (!channel.addReceiver(receiver)) {
@@ -508,9 +515,6 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       this.logger.request(session.id, session.ip, `Error: Invalid streaming key provided${note}`);
       return;
     }
-    // On an edge, every accepted viewer keeps its channel and key's upstream open (a probe
-    // answered at once from the cache is already closed: it keeps nothing open).
-    if (receiver.currentState !== 'closed') session.leaveUpstream = this.upstream?.viewerJoined(route.channel, route.key);
     const state = receiver.currentState === 'idle' ? 'IDLE' : 'START';
     const via = access.verdict === 'granted' ? ` with a ${access.via}` : '';
     this.logger.request(session.id, session.ip, `${route.kind.toUpperCase()} ${state}: '${route.channel}'${via}`);

@@ -4,7 +4,7 @@ import { TestClient, patternBytes } from '../helpers/client.js';
 import { freePort } from '../helpers/ports.js';
 import { channelInfo, receiverCount, relays, startServer, until } from './helpers.js';
 
-t.test('a chain of edges delivers byte-exact with one upstream per channel and key per edge', async (t) => {
+t.test('a chain of edges delivers byte-exact with one upstream per channel per edge', async (t) => {
   const origin = await startServer(t, { env: { PUBLIC_STREAM_LIST: 'YES' } });
   const dead = await freePort();
   const edge1 = await startServer(t, { env: { ORIGIN_URL: origin.url(''), PUBLIC_STREAM_LIST: 'YES', METRICS_PER_CHANNEL: 'YES' } });
