@@ -55,11 +55,7 @@ export function buildProgram(): Command {
     .action((channel: string, options: { streamKeySecret?: string }) => {
       const config = loadOrExit(options.streamKeySecret === undefined ? {} : { streamKeySecret: options.streamKeySecret });
       if (config === undefined) return;
-      if (config.streamKeySecret === '') {
-        process.stderr.write('ws-stream-server: STREAM_KEY_SECRET is not set (use --stream-key-secret or the environment).\n');
-        process.exitCode = 2;
-        return;
-      }
+      if (config.streamKeySecret === '') return usageError('STREAM_KEY_SECRET is not set (use --stream-key-secret or the environment).');
       process.stdout.write(channelKey(config.streamKeySecret, channel) + '\n');
     });
   program
@@ -69,19 +65,15 @@ export function buildProgram(): Command {
     .option('--ttl <duration>', 'how long the token is valid: e.g. 90s, 15m, 1h, 2d', '1h')
     .option('--play-token-secret <secret>', 'the secret (default: $PLAY_TOKEN_SECRET or .env)')
     .action((channel: string, options: { ttl: string; playTokenSecret?: string }) => {
-      const usage = (message: string): void => {
-        process.stderr.write(`ws-stream-server: ${message}\n`);
-        process.exitCode = 2;
-      };
       const config = loadOrExit(options.playTokenSecret === undefined ? {} : { playTokenSecret: options.playTokenSecret });
       if (config === undefined) return;
-      if (config.playTokenSecret === '') return usage('PLAY_TOKEN_SECRET is not set (use --play-token-secret or the environment).');
-      if (!isValidId(channel, config.idMaxLength)) return usage(`invalid channel "${channel}": 1 to ${config.idMaxLength} letters, digits, - or _.`);
+      if (config.playTokenSecret === '') return usageError('PLAY_TOKEN_SECRET is not set (use --play-token-secret or the environment).');
+      if (!isValidId(channel, config.idMaxLength)) return usageError(`invalid channel "${channel}": 1 to ${config.idMaxLength} letters, digits, - or _.`);
       let ttl: number;
       try {
         ttl = parseTokenTtl(options.ttl);
       } catch (error) {
-        return usage(`--ttl: ${(error as Error).message}`);
+        return usageError(`--ttl: ${(error as Error).message}`);
       }
       process.stdout.write(mintPlayToken(config.playTokenSecret, channel, Math.floor(Date.now() / 1000) + ttl) + '\n');
     });
@@ -90,13 +82,18 @@ export function buildProgram(): Command {
 }
 
 /** The config, or undefined after printing the error and setting exit code 2. */
+/** A usage error found by a command itself: says what is wrong, and the process exits 2. */
+function usageError(message: string): void {
+  process.stderr.write(`ws-stream-server: ${message}\n`);
+  process.exitCode = USAGE_EXIT_CODE;
+}
+
 function loadOrExit(flags: Partial<Record<SettingName, string>>): Config | undefined {
   try {
     return loadConfig({ flags, env: process.env, dotenv: readDotenv() });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`ws-stream-server: ${error.message}\n`);
-    process.exitCode = 2;
+    usageError(error.message);
     return undefined;
   }
 }
@@ -124,8 +121,7 @@ async function serveCommand(flags: Partial<Record<SettingName, string>>): Promis
     app = await Application.start(config, { logger });
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`ws-stream-server: ${error.message}\n`);
-      process.exitCode = 2;
+      usageError(error.message);
     } else {
       logger.error((error as Error).message);
       process.exitCode = 1;
