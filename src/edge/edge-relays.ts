@@ -132,8 +132,6 @@ export class EdgeRelays implements UpstreamSource, RelayOwner {
     }
   }
 
-  claim(): void {}
-
   /** The relay's session is over: what the origin accepted for it may not hold for the next. */
   unclaim(channel: Channel, relay: OriginRelay): void {
     const state = this.channels.get(channel.name);

@@ -38,11 +38,9 @@ export interface RelayOptions {
   readonly logger: Logger;
 }
 
-/** The relays' manager: when a relay's local session starts and ends, and when it is gone. */
+/** The relays' manager: when a relay's local session ends, and when it is gone. */
 export interface RelayOwner {
   readonly registry: ChannelRegistry;
-  /** `relay` starts feeding `channel` (the origin sends its stream). */
-  claim(channel: Channel, relay: OriginRelay): void;
   /** `relay` no longer feeds its channel locally (its session there is over). */
   unclaim(channel: Channel, relay: OriginRelay): void;
   /** `relay` is closed for good. */
@@ -184,7 +182,6 @@ export class OriginRelay {
   /** The origin is sending: this relay becomes the local channel's publisher. */
   private goLive(): void {
     const channel = this.owner.registry.getOrCreate(this.channelName);
-    this.owner.claim(channel, this);
     const socket: ClientSocket = {
       sendBinary: () => {},
       sendText: () => {},
