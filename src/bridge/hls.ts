@@ -8,6 +8,7 @@ import type uWS from 'uWebSockets.js';
 import { Rejections } from '../protocol/errors.js';
 import { isValidId } from '../protocol/route.js';
 import { send } from '../server/http-response.js';
+import type { HttpAnswer } from '../server/http-response.js';
 import type { OutputTarget } from './args.js';
 import type { BridgeOutput } from './bridge.js';
 
@@ -22,6 +23,9 @@ export interface HlsSettings {
 }
 
 const PLAYLIST = 'index.m3u8';
+const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
+const SEGMENT_TYPE = 'video/mp2t';
+const EMPTY = Buffer.alloc(0);
 
 /**
  * The HLS output of one publishing session: ffmpeg writes `<root>/<channel>/index.m3u8` and
@@ -281,13 +285,8 @@ function serve(res: uWS.HttpResponse, request: FileRequest, folder: string, name
     if (name === PLAYLIST) {
       const etag = `"${createHash('sha1').update(playlist.body).digest('base64url')}"`;
       // No Last-Modified: whole seconds cannot tell apart playlists rewritten within one.
-      const headers = {
-        ...CORS,
-        'Content-Type': 'application/vnd.apple.mpegurl',
-        'Cache-Control': `public, max-age=${Math.floor(playlist.targetDuration / 2)}`,
-        ETag: etag,
-      };
-      answer(res, request, headers, notModified(request, etag, undefined) ? undefined : playlist.body, playlist.body.length);
+      const headers = { ...CORS, 'Cache-Control': `public, max-age=${Math.floor(playlist.targetDuration / 2)}`, ETag: etag };
+      answer(res, request, { headers, contentType: PLAYLIST_TYPE, body: notModified(request, etag, undefined) ? undefined : playlist.body });
       return;
     }
     await serveSegment(res, request, join(folder, name), state);
@@ -302,26 +301,19 @@ async function serveSegment(res: uWS.HttpResponse, request: FileRequest, path: s
     const { size, mtimeMs, ino } = await handle.stat();
     if (state.aborted) return;
     const etag = `"${ino.toString(36)}-${size.toString(36)}-${Math.floor(mtimeMs).toString(36)}"`;
-    const headers = {
-      ...CORS,
-      'Content-Type': 'video/mp2t',
-      'Cache-Control': SEGMENT_CACHE,
-      ETag: etag,
-      'Last-Modified': new Date(mtimeMs).toUTCString(),
-    };
-    if (request.head || notModified(request, etag, mtimeMs)) {
-      answer(res, request, headers, notModified(request, etag, mtimeMs) ? undefined : Buffer.alloc(0), size);
-      return;
-    }
+    const headers = { ...CORS, 'Cache-Control': SEGMENT_CACHE, ETag: etag, 'Last-Modified': new Date(mtimeMs).toUTCString() };
+    if (notModified(request, etag, mtimeMs)) return answer(res, request, { headers });
+    // HEAD: the length without reading the file.
+    if (request.head) return answer(res, request, { headers, contentType: SEGMENT_TYPE, body: EMPTY, length: size });
     if (size <= SMALL_FILE) {
       const body = await handle.readFile();
       if (state.aborted) return;
-      answer(res, request, headers, body, size);
+      answer(res, request, { headers, contentType: SEGMENT_TYPE, body });
       return;
     }
     started = true;
     published(request, 200);
-    await streamFile(res, handle, size, headers, state);
+    await streamFile(res, handle, size, { ...headers, 'Content-Type': SEGMENT_TYPE }, state);
   } catch {
     // Missing (deleted meanwhile) or unreadable: 404 if nothing was sent yet.
     if (state.aborted) return;
@@ -332,19 +324,10 @@ async function serveSegment(res: uWS.HttpResponse, request: FileRequest, path: s
   }
 }
 
-/**
- * A whole answer: `body` undefined is `304 Not Modified`; for HEAD the body is left out but
- * its length (`size`) reported.
- */
-function answer(res: uWS.HttpResponse, request: FileRequest, headers: Record<string, string>, body: Buffer | undefined, size: number): void {
-  const status = body === undefined ? 304 : 200;
-  res.cork(() => {
-    res.writeStatus(status === 304 ? '304 Not Modified' : '200 OK');
-    for (const [header, value] of Object.entries(headers)) res.writeHeader(header, value);
-    if (body === undefined) res.endWithoutBody();
-    else if (request.head) res.endWithoutBody(size);
-    else res.end(body);
-  });
+/** A whole answer: 200 with the body, or `304 Not Modified` when there is none. */
+function answer(res: uWS.HttpResponse, request: FileRequest, reply: Omit<HttpAnswer, 'status'>): void {
+  const status = reply.body === undefined ? 304 : 200;
+  send(res, { status, ...reply }, request.head);
   published(request, status);
 }
 

@@ -132,6 +132,7 @@ t.test('playlists and segments: cache headers, validators, 304, HEAD, CORS, 404 
   t.equal(preflight.headers['access-control-allow-methods'], 'GET, HEAD, OPTIONS');
   t.equal(preflight.headers['access-control-allow-headers'], 'range, x-player');
   t.equal(preflight.headers['access-control-max-age'], '86400');
+  t.equal(preflight.headers['content-length'], undefined, 'no Content-Length on a 204 (RFC 9110)');
   const odd = await call(port, '/hls/other/anything', 'OPTIONS', { 'access-control-request-headers': 'x-a; evil="1"' });
   t.same([odd.status, odd.headers['access-control-allow-headers']], [204, undefined], 'a strange header list is not echoed');
 
