@@ -3,7 +3,7 @@ import { bridgeSummary, isInternalReceiver } from '../bridge/index.js';
 import { ControlClient } from '../coordinator/index.js';
 import type { StreamServer } from '../server/stream-server.js';
 import { Rejections } from '../protocol/errors.js';
-import { cacheMemory } from './snapshot.js';
+import { queuedBytes } from './snapshot.js';
 import type { RelayView } from '../edge/index.js';
 
 const statusOf = new Map<string, number>(Object.values(Rejections).map((rejection) => [rejection.code, rejection.status]));
@@ -66,7 +66,7 @@ export function createMetrics(server: StreamServer): Registry {
     help: 'Bytes waiting for slow receivers (queues and socket buffers).',
     registers,
     collect() {
-      this.set(cacheMemory(server).queuedBytes);
+      this.set(queuedBytes(server));
     },
   });
   new Counter({

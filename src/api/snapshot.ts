@@ -144,15 +144,20 @@ export interface CacheMemory {
 
 export function cacheMemory(server: StreamServer): CacheMemory {
   const budget = server.registry.budget;
-  let queuedBytes = 0;
-  for (const channel of server.registry) for (const receiver of channel.receivers) queuedBytes += receiver.bufferedBytes;
   return {
     cacheBytes: budget.total,
     limitBytes: budget.limitBytes > 0 ? budget.limitBytes : null,
     trims: budget.trims,
     trimmedBytes: budget.trimmedBytes,
-    queuedBytes,
+    queuedBytes: queuedBytes(server),
   };
+}
+
+/** Bytes waiting for every receiver of every channel (queues and socket buffers). */
+export function queuedBytes(server: StreamServer): number {
+  let total = 0;
+  for (const channel of server.registry) for (const receiver of channel.receivers) total += receiver.bufferedBytes;
+  return total;
 }
 
 /** The public list: live channels only, never keys or IPs. */
