@@ -1,6 +1,7 @@
 // RFC 6381 codec strings (`vp8`, `avc1.64001F`, `av01.0.08M.08`, `mp4a.40.2`), as a browser's
 // MediaSource wants them in a type, made from what the WebM and MP4 parsers read in the track
 // list. Plain Uint8Array code: the test page bundles it.
+import type { TrackInfo } from './types.js';
 
 /** The codec string of a WebM track from its CodecID and CodecPrivate. */
 export function webmCodecString(codecId: string, codecPrivate: Uint8Array | undefined): string {
@@ -63,6 +64,12 @@ export function mp4CodecString(entryType: string, config: { type: string; body: 
 export function mediaSourceType(container: 'webm' | 'fmp4', codecs: readonly string[], hasVideo: boolean): string | undefined {
   if (codecs.length === 0) return undefined;
   return `${hasVideo ? 'video' : 'audio'}/${container === 'webm' ? 'webm' : 'mp4'}; codecs="${codecs.join(',')}"`;
+}
+
+/** The tracks' codec strings in the order a MediaSource type lists them: video first, then audio. */
+export function videoThenAudio(tracks: ReadonlyArray<{ readonly type: TrackInfo['type']; readonly codec: string }>): string[] {
+  const of = (type: TrackInfo['type']): string[] => tracks.filter((track) => track.type === type).map((track) => track.codec);
+  return [...of('video'), ...of('audio')];
 }
 
 /** `av01.P.LLT.DD` from an AV1CodecConfigurationRecord. */

@@ -1,5 +1,5 @@
 import { ByteReader } from './byte-reader.js';
-import { mp4CodecString } from './codec-strings.js';
+import { mp4CodecString, videoThenAudio } from './codec-strings.js';
 import { MediaParseError } from './types.js';
 import type { ContainerParser, ParserEvents, TrackInfo } from './types.js';
 
@@ -155,8 +155,7 @@ export class Fmp4Parser implements ContainerParser {
     }
     for (const track of tracks) track.defaultFlags = trex.get(track.id);
     this.tracks = tracks;
-    const of = (type: TrackInfo['type']): string[] => tracks.filter((track) => track.info.type === type).map((track) => track.codecString);
-    this.codecs = [...of('video'), ...of('audio')];
+    this.codecs = videoThenAudio(tracks.map((track) => ({ type: track.info.type, codec: track.codecString })));
     this.events.tracks(tracks.map((track) => track.info));
   }
 

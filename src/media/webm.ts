@@ -1,5 +1,5 @@
 import { ByteReader } from './byte-reader.js';
-import { webmCodecString } from './codec-strings.js';
+import { videoThenAudio, webmCodecString } from './codec-strings.js';
 import { MediaParseError } from './types.js';
 import type { ContainerParser, ParserEvents, TrackInfo } from './types.js';
 
@@ -280,7 +280,7 @@ export class WebmParser implements ContainerParser {
 
   private readTracks(body: Uint8Array): void {
     const tracks: Track[] = [];
-    const strings: Record<'video' | 'audio', string[]> = { video: [], audio: [] };
+    const codecs: Array<{ type: TrackInfo['type']; codec: string }> = [];
     for (const entry of children(body)) {
       if (entry.id !== ID.TRACK_ENTRY) continue;
       let number = 0;
@@ -305,10 +305,10 @@ export class WebmParser implements ContainerParser {
       const kind = type === 1 ? 'video' : type === 2 ? 'audio' : 'other';
       const info: TrackInfo = kind === 'video' && width !== undefined && height !== undefined ? { type: kind, codec, width, height } : { type: kind, codec };
       tracks.push({ number, info });
-      if (kind !== 'other') strings[kind].push(webmCodecString(codecId, codecPrivate));
+      codecs.push({ type: kind, codec: webmCodecString(codecId, codecPrivate) });
     }
     this.tracks = tracks;
-    this.codecs = [...strings.video, ...strings.audio];
+    this.codecs = videoThenAudio(codecs);
     this.videoTrack = tracks.find((track) => track.info.type === 'video')?.number;
     this.events.tracks(tracks.map((track) => track.info));
   }
