@@ -8,7 +8,8 @@
 import { ClockReader } from './clock.js';
 import { pageStreamUrl, StreamLink } from './link.js';
 import type { Closed } from './link.js';
-import { concat, StreamSplitter } from '../src/media/stream-splitter.js';
+import { concatBytes } from '../src/media/bytes.js';
+import { StreamSplitter } from '../src/media/stream-splitter.js';
 import type { SplitPiece, StreamStart } from '../src/media/stream-splitter.js';
 import { describeStart } from './describe.js';
 
@@ -383,7 +384,7 @@ export class MsePlayer {
       count++;
     }
     const taken = this.queue.slice(0, count);
-    const data = count === 1 ? first.bytes : concat(taken.map((pending) => pending.bytes));
+    const data = count === 1 ? first.bytes : concatBytes(taken.map((pending) => pending.bytes));
     try {
       sourceBuffer.appendBuffer(data as Uint8Array<ArrayBuffer>);
     } catch (error) {

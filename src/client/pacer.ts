@@ -3,6 +3,7 @@
 // MPEG-TS PCR or else PES PTS, WebM cluster timecode + block offset); they skip everything else.
 import { readPts } from '../media/mpegts.js';
 import { sniffContainer, SNIFF_BYTES } from '../media/sniff.js';
+import { concatBytes } from '../media/bytes.js';
 
 /** A unit (tag, packet, block) that starts at `offset` in the chunk just pushed (negative: in an earlier chunk). */
 export interface TimePoint {
@@ -240,7 +241,7 @@ export async function* paceByTimestamps(source: AsyncIterable<Uint8Array>, optio
   let last = 0;
   for await (let chunk of source) {
     if (reader === undefined) {
-      head = concat(head, chunk);
+      head = concatBytes([head, chunk]);
       const container = sniffContainer(head.subarray(0, SNIFF_BYTES));
       if (container === undefined) continue;
       if (container !== 'flv' && container !== 'mpegts' && container !== 'webm') {
@@ -267,10 +268,3 @@ export async function* paceByTimestamps(source: AsyncIterable<Uint8Array>, optio
   if (reader === undefined && head.byteLength > 0) throw new Error('--realtime: input too short to tell its container');
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.byteLength === 0) return b;
-  const joined = new Uint8Array(a.byteLength + b.byteLength);
-  joined.set(a);
-  joined.set(b, a.byteLength);
-  return joined;
-}

@@ -3,6 +3,7 @@ import { CHUNK_OVERHEAD_BYTES } from './chunk-cache.js';
 import type { Backlog, KeyframePoint, MediaTick, ProbeAnswer } from './chunk-cache.js';
 import { createParser } from './parsers.js';
 import type { ContainerKind, ContainerParser, InitPart, TrackInfo } from './types.js';
+import { equalBytes } from './bytes.js';
 
 /** Without video every audio frame is a keyframe point; they are grouped this long… */
 const AUDIO_GROUP_MS = 500;
@@ -278,8 +279,3 @@ export class GopCache {
   }
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
-}

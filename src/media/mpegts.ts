@@ -3,6 +3,7 @@ import { H264_SPS, HEVC_SPS, h264PictureSize, hevcPictureSize } from './sps.js';
 import type { PictureSize } from './sps.js';
 import { MediaParseError } from './types.js';
 import type { ContainerParser, ParserEvents, TrackInfo } from './types.js';
+import { concatBytes, equalBytes } from './bytes.js';
 
 const PACKET = 188;
 const SYNC = 0x47;
@@ -207,7 +208,7 @@ export class MpegTsParser implements ContainerParser {
       this.spsSearch = undefined;
       return;
     }
-    const data = this.spsSearch!.byteLength === 0 ? bytes : concat(this.spsSearch!, bytes);
+    const data = concatBytes([this.spsSearch!, bytes]);
     const found = findSps(data, hevc);
     if (found === 'more' && ++this.spsSearchPackets < MAX_SPS_SEARCH_PACKETS && data.byteLength < MAX_SPS_SEARCH_BYTES) {
       this.spsSearch = data === bytes ? bytes.slice() : data;
@@ -225,7 +226,7 @@ export class MpegTsParser implements ContainerParser {
   /** Looks for the first picture NAL unit of the PES: an IDR/IRAP one makes it a keyframe. */
   private searchIdr(bytes: Uint8Array): 'key' | 'not-key' | 'unknown' {
     const tail = this.searchTail;
-    const data = tail.byteLength === 0 ? bytes : concat(tail, bytes);
+    const data = concatBytes([tail, bytes]);
     const hevc = this.keyCodec === 'HEVC';
     for (let i = 0; i + 3 < data.byteLength; i++) {
       if (data[i] !== 0 || data[i + 1] !== 0 || data[i + 2] !== 1) continue;
@@ -269,9 +270,6 @@ function findSps(data: Uint8Array, hevc: boolean): Uint8Array | 'none' | 'more' 
   return 'more';
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((byte, i) => byte === b[i]);
-}
 
 function registration(descriptors: Uint8Array): { type: TrackInfo['type']; codec: string } | undefined {
   for (let at = 0; at + 2 <= descriptors.byteLength; at += 2 + descriptors[at + 1]!) {
@@ -304,9 +302,3 @@ function sameStreams(a: readonly Stream[], b: readonly Stream[]): boolean {
   return a.length === b.length && a.every((stream, i) => stream.pid === b[i]!.pid && stream.codec === b[i]!.codec);
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a);
-  out.set(b, a.byteLength);
-  return out;
-}

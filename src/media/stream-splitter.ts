@@ -7,6 +7,7 @@ import { SNIFF_BYTES, sniffContainer } from './sniff.js';
 import { mediaSourceType } from './codec-strings.js';
 import type { ContainerParser, ParserEvents, TrackInfo } from './types.js';
 import { WebmParser } from './webm.js';
+import { concatBytes } from './bytes.js';
 
 /** A stream start, complete: its init in one piece and what it says. */
 export interface StreamStart {
@@ -103,7 +104,7 @@ export class StreamSplitter {
     this.sniffed.push(bytes);
     const pieces: SplitPiece[] = [];
     while (this.sniffed.length > 0) {
-      const head = concat(this.sniffed);
+      const head = concatBytes(this.sniffed);
       const kind = sniffContainer(head.subarray(0, SNIFF_BYTES));
       if (kind === undefined) return pieces; // a prefix of a container's signature: wait for more
       if (kind === 'webm' || kind === 'fmp4') {
@@ -231,7 +232,7 @@ export class StreamSplitter {
       }
     }
     this.sentUpTo = upTo;
-    return parts.length === 1 ? parts[0]! : concat(parts);
+    return concatBytes(parts);
   }
 
   private drop(upTo: number): void {
@@ -245,14 +246,3 @@ function beginsStream(bytes: Uint8Array, container: 'webm' | 'fmp4'): boolean {
   return bytes.byteLength >= 8 && String.fromCharCode(bytes[4]!, bytes[5]!, bytes[6]!, bytes[7]!) === 'ftyp';
 }
 
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const total = parts.reduce((sum, part) => sum + part.byteLength, 0);
-  const joined = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.byteLength;
-  }
-  return joined;
-}
