@@ -69,15 +69,32 @@ function runTap(args, env) {
   return new Promise((resolve) => {
     const child = spawn(tap, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let tail = '';
+    // Failed test points, with the file and subtests they are in, for the summary: a CI log
+    // is often shown by its end only.
+    const failures = [];
+    const path = [];
+    let partial = '';
     child.stdout.on('data', (data) => {
       process.stdout.write(data);
       tail = (tail + data.toString()).slice(-4096);
+      const lines = (partial + data.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const depth = (/^ */.exec(line)?.[0].length ?? 0) / 4;
+        const subtest = /^\s*# Subtest: (.*)$/.exec(line);
+        if (subtest) path.splice(depth, Infinity, subtest[1]);
+        const failed = /^\s*not ok \d+ - (.*?)(?: # time=.*)?$/.exec(line);
+        if (!failed) continue;
+        const where = [...path.slice(0, depth), failed[1]].join(' > ');
+        // A failed subtest is listed through its failed points, unless it has none (timed out, crashed).
+        if (path[depth] !== failed[1] || !failures.some((failure) => failure.startsWith(`${where} > `))) failures.push(where);
+      }
     });
     child.on('close', (code, signal) => {
       // tap's closing line: `# { total: N, pass: N, fail: N, … }`.
       const summary = [...tail.matchAll(/^# \{ total: (\d+)(.*)\}$/gm)].at(-1);
       const count = (name) => Number(new RegExp(`\\b${name}: (\\d+)`).exec(summary?.[2] ?? '')?.[1] ?? 0);
-      resolve({ found: summary !== undefined, pass: count('pass'), fail: count('fail'), status: code ?? 1, signal });
+      resolve({ failures, found: summary !== undefined, pass: count('pass'), fail: count('fail'), status: code ?? 1, signal });
     });
   });
 }
@@ -105,6 +122,7 @@ for (const { pass, result, seconds } of results) {
   failed += result.found ? result.fail : Math.max(result.fail, 1);
   const why = result.status === 0 ? 'ok' : `FAILED (tap exit ${result.signal ?? result.status}${result.found && result.fail === 0 ? ', e.g. coverage below the threshold' : ''})`;
   console.log(`${pass.name}: ${result.pass} passed, ${result.fail} failed, ${seconds} s: ${why}`);
+  for (const failure of result.failures.slice(0, 20)) console.log(`  not ok: ${failure}`);
 }
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(results.every(({ result }) => result.status === 0) ? 0 : 1);
