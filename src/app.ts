@@ -4,7 +4,9 @@ import { AdminServer } from './api/admin-server.js';
 import { send } from './server/http-response.js';
 import { publicStreams } from './api/snapshot.js';
 import { BridgeManager } from './bridge/index.js';
+import { WorkerCluster } from './cluster/index.js';
 import type { Config } from './config/index.js';
+import type { PublishAuthorizer } from './coordinator/authorizer.js';
 import { EdgeRelays } from './edge/index.js';
 import type { Logger } from './log/logger.js';
 import { silentLogger } from './log/logger.js';
@@ -12,23 +14,49 @@ import { StreamServer } from './server/stream-server.js';
 import type { StreamServerOptions } from './server/stream-server.js';
 
 /**
- * The whole program: the stream server, and the admin listener beside it. What `serve` runs;
- * tests and embedders can run it in-process.
+ * The whole program: the stream server (on this thread, or on WORKERS worker threads run by a
+ * WorkerCluster), and the admin listener beside it. What `serve` runs; tests and embedders can
+ * run it in-process.
  */
 export class Application {
   private constructor(
-    readonly stream: StreamServer,
+    /** The stream server, when it runs on this thread (WORKERS=1). */
+    readonly stream: StreamServer | undefined,
+    /** The worker threads, when WORKERS > 1. */
+    readonly cluster: WorkerCluster | undefined,
     readonly admin: AdminServer | undefined,
     /** The RTMP/HLS bridges and recordings, when configured. */
     readonly bridges: BridgeManager | undefined,
   ) {}
 
+  /** The plain HTTP port (or the TLS one when plain HTTP is off). */
+  get port(): number {
+    return this.stream?.port ?? (this.cluster!.httpPort || this.cluster!.tlsPort!);
+  }
+
+  get tlsPort(): number | undefined {
+    return this.stream?.tlsPort ?? this.cluster?.tlsPort;
+  }
+
+  /** Who decides on publishers (the coordinator connection, keys…). */
+  get authorizer(): PublishAuthorizer {
+    return (this.stream ?? this.cluster!).authorizer;
+  }
+
+  /** The channels the bridges and recordings attach to (relayed ones with worker threads). */
+  get registry(): ChannelRegistry {
+    return (this.stream ?? this.cluster!).registry;
+  }
+
   /** Throws ConfigError for inconsistent settings, Error when a port cannot be listened on. */
   static async start(config: Config, options: StreamServerOptions = {}): Promise<Application> {
     const logger: Logger = options.logger ?? silentLogger;
-    let server: StreamServer | undefined = undefined;
     // ConfigError when an output needs ffmpeg and none runs; logs which ffmpeg is used.
     const bridges = await BridgeManager.create(config, logger);
+    const publishObservers = [...(options.publishObservers ?? []), ...(bridges === undefined ? [] : [bridges])];
+    if (config.workers > 1) return Application.startCluster(config, logger, publishObservers, bridges);
+
+    let server: StreamServer | undefined = undefined;
     const publicList = (app: uWS.TemplatedApp): void => {
       app.get('/streams', (res) => {
         send(res, { status: 200, body: { streams: server === undefined ? [] : publicStreams(server) }, headers: { 'Cache-Control': 'no-store', 'Access-Control-Allow-Origin': '*' } });
@@ -39,7 +67,6 @@ export class Application {
       bridges?.routes(app);
       options.routes?.(app);
     };
-    const publishObservers = [...(options.publishObservers ?? []), ...(bridges === undefined ? [] : [bridges])];
     // Edge mode: channels not published here are pulled from the origin (src/edge/).
     const upstream = config.originUrl.length === 0 ? options.upstream : (registry: ChannelRegistry) => new EdgeRelays(registry, config, logger);
     server = new StreamServer(config, { ...options, logger, routes, publishObservers, upstream });
@@ -52,11 +79,24 @@ export class Application {
       await server.close();
       throw error;
     }
-    return new Application(server, admin, bridges);
+    return new Application(server, undefined, admin, bridges);
+  }
+
+  private static async startCluster(config: Config, logger: Logger, observers: StreamServerOptions['publishObservers'] = [], bridges: BridgeManager | undefined): Promise<Application> {
+    const cluster = new WorkerCluster(config, logger, observers);
+    try {
+      await cluster.start();
+    } catch (error) {
+      await cluster.close();
+      throw error;
+    }
+    logger.info(`${config.workers} worker threads serve the connections`);
+    return new Application(undefined, cluster, undefined, bridges);
   }
 
   async close(): Promise<void> {
     this.admin?.close();
-    await this.stream.close();
+    await this.stream?.close();
+    await this.cluster?.close();
   }
 }

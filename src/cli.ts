@@ -128,11 +128,10 @@ async function serveCommand(flags: Partial<Record<SettingName, string>>): Promis
     }
     return;
   }
-  const server = app.stream;
-  logger.info(`Websocket streaming server ${VERSION}, ${describeAuthorizer(server.authorizer)}`);
+  logger.info(`Websocket streaming server ${VERSION}, ${describeAuthorizer(app.authorizer)}`);
   if (!config.disableTestClient) {
     const scheme = config.httpPort === 0 ? 'https' : 'http';
-    logger.info(`Test client at ${scheme}://localhost:${server.port}/ (DISABLE_TEST_CLIENT=YES turns it off)`);
+    logger.info(`Test client at ${scheme}://localhost:${app.port}/ (DISABLE_TEST_CLIENT=YES turns it off)`);
   }
 
   let shuttingDown = false;

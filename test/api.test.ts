@@ -214,7 +214,7 @@ t.test('the coordinator metrics exist in coordinator mode only', async (t) => {
   const coordinator = await TestCoordinator.start();
   t.teardown(() => coordinator.stop());
   const { app, admin } = await start(t, { controlBaseUrl: coordinator.baseUrl, controlReconnectMinSeconds: '5' });
-  const control = app.stream.authorizer;
+  const control = app.authorizer;
   if (!(control instanceof ControlClient)) throw new Error('not in coordinator mode');
   if (control.state !== 'connected') await once(control, 'connected');
   const up = parsePrometheus(await (await admin('/metrics')).text());

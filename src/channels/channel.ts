@@ -15,6 +15,11 @@ export interface Publisher {
   readonly startedAt: number;
   bytesIn: number;
   chunksIn: number;
+  /**
+   * The stream comes from the channel's publisher on another thread (worker threads): not a
+   * connection of this thread, never killed or counted here.
+   */
+  readonly relayed?: boolean;
 }
 
 export interface ChannelOptions {
@@ -34,6 +39,8 @@ export class Channel {
   /** A publish upgrade passed the checks and awaits authorization: the channel is taken. */
   private reserved = false;
   readonly receivers = new Set<Receiver>();
+  /** Told when a receive-clear-cache receiver empties and disables the cache (worker threads relay it). */
+  readonly cacheClearedListeners = new Set<() => void>();
 
   constructor(
     readonly name: string,
@@ -103,13 +110,16 @@ export class Channel {
     this.receivers.delete(receiver);
   }
 
-  /** A chunk from the publisher. `data` is only valid during this call. */
-  publish(data: Uint8Array): void {
+  /**
+   * A chunk from the publisher. `data` is only valid during this call, unless `kept`: then it
+   * is a copy nobody else writes to, which the cache and queues may keep as it is.
+   */
+  publish(data: Uint8Array, kept = false): void {
     const publisher = this.currentPublisher;
     if (publisher === undefined) return;
     publisher.bytesIn += data.byteLength;
     publisher.chunksIn++;
-    let copy: Uint8Array | undefined;
+    let copy: Uint8Array | undefined = kept ? data : undefined;
     const stable = (): Uint8Array => (copy ??= Uint8Array.prototype.slice.call(data));
     const media = this.cache.wantsChunks ? this.cache.push(stable()) : null;
     for (const receiver of this.receivers) {
@@ -126,6 +136,11 @@ export class Channel {
     for (const receiver of [...this.receivers]) receiver.close(closure);
   }
 
+  /** Empties and disables the cache for the rest of the stream (a receive-clear-cache on another thread). */
+  clearCache(): void {
+    this.cache.clearAndDisable();
+  }
+
   private startReceiver(receiver: Receiver): void {
     if (receiver.kind === 'probe') {
       receiver.start(NO_BACKLOG);
@@ -133,7 +148,10 @@ export class Channel {
       return;
     }
     const backlog = this.cache.snapshot();
-    if (receiver.kind === 'receive-clear-cache') this.cache.clearAndDisable();
+    if (receiver.kind === 'receive-clear-cache') {
+      this.cache.clearAndDisable();
+      for (const listener of this.cacheClearedListeners) listener();
+    }
     receiver.start(backlog);
   }
 

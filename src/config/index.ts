@@ -46,10 +46,12 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   };
 
   const config: Record<string, unknown> = {};
+  const raws: Partial<Record<SettingName, string>> = {};
   const given = (env: string): boolean => lookup(env) !== undefined || Object.entries(flags).some(([name, value]) => value !== undefined && value !== '' && settings[name as SettingName].env === env);
   for (const name of settingNames) {
     const definition: SettingDefinition<unknown> = settings[name];
     const raw = flags[name] ?? lookup(definition.env) ?? definition.default;
+    raws[name] = raw;
     try {
       config[name] = definition.parse(raw);
     } catch (error) {
@@ -71,7 +73,20 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   if (exclusive.length > 1) {
     throw new ConfigError(exclusive[1]!, `${exclusive.join(' and ')} are both set: choose one way to authorize publishers.`);
   }
+  rawValues.set(config, raws);
   return config as Config;
+}
+
+const rawValues = new WeakMap<object, Partial<Record<SettingName, string>>>();
+
+/**
+ * The text each setting of `config` was parsed from: `loadConfig({ flags: settingsTextOf(c) })`
+ * builds the same config again (a worker thread does, as a Config holds class instances).
+ */
+export function settingsTextOf(config: Config): Partial<Record<SettingName, string>> {
+  const raws = rawValues.get(config);
+  if (raws === undefined) throw new Error('settingsTextOf: the config was not made by loadConfig()');
+  return { ...raws };
 }
 
 /** Settings as text for logs and APIs: defaults elided, nothing secret. */

@@ -1,6 +1,7 @@
 // Value parsers for settings. Each throws an Error whose message describes the problem;
 // the loader prefixes it with the setting's env var and flag.
 
+import { availableParallelism } from 'node:os';
 import { IpList, parseAddress } from './ip-list.js';
 
 export { IpList };
@@ -95,4 +96,10 @@ export function parseOriginUrls(raw: string): readonly string[] {
     if (url.username !== '' || url.password !== '') throw new Error(`an entry contains credentials (user:password@): not supported`);
     return url.href.replace(/\/+$/, '');
   });
+}
+
+/** WORKERS: `auto` (one thread per core) or a count. */
+export function parseWorkers(raw: string): number {
+  if (raw.trim().toLowerCase() === 'auto') return availableParallelism();
+  return parseNumber(raw, { integer: true, min: 1, max: 256 });
 }

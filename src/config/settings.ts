@@ -1,7 +1,7 @@
 // The one table of settings. Env var names are the Go ws-stream-server's where it has them;
 // the CLI flags, the parsers and docs/configuration.md are all derived from this table.
 
-import { parseBoolean, parseIpList, parseListenAddress, parseNumber, parseOriginUrls, parseString, parseWebSocketUrl } from './parsers.js';
+import { parseBoolean, parseIpList, parseListenAddress, parseNumber, parseOriginUrls, parseString, parseWebSocketUrl, parseWorkers } from './parsers.js';
 import type { IpList } from './parsers.js';
 import { parseArgList, parseBitrate, parseRtmpTemplate } from './bridge-parsers.js';
 
@@ -415,6 +415,12 @@ export const settings = {
     description:
       'Makes this server an edge: comma-separated ws:// or wss:// base URLs of the origin (tried in order, the next on failure); channels not published here are pulled from `<origin>/<channel>/<key>/receive`, publishing is refused. Empty: not an edge.',
     parse: parseOriginUrls,
+  }),
+  workers: setting({
+    env: 'WORKERS',
+    default: '1',
+    description: 'Threads serving connections, all on the same ports; a channel\'s publisher and receivers may be on different threads. `auto`: one per core (os.availableParallelism()); 1: everything on one thread, no message passing.',
+    parse: parseWorkers,
   }),
   edgeIdleSeconds: setting({
     env: 'EDGE_IDLE_SECONDS',

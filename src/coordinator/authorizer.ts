@@ -6,7 +6,10 @@ export interface PublishRequest {
   readonly ip: string;
 }
 
-export type PublishDecision = { readonly accepted: true; readonly streamId: string } | { readonly accepted: false };
+export type PublishDecision =
+  | { readonly accepted: true; readonly streamId: string }
+  /** `alreadyPublishing`: the channel is taken on another worker thread (not a key problem). */
+  | { readonly accepted: false; readonly alreadyPublishing?: boolean };
 
 /** What an authorizer may do to the streams of this server (the coordinator's STREAM-KILL). */
 export interface StreamController {

@@ -16,7 +16,7 @@ import { parseStreamRoute } from '../protocol/route.js';
 import type { ConnectionKind, StreamRoute } from '../protocol/route.js';
 import { ServerCounters } from './counters.js';
 import { IpConnectionLimiter } from './ip-limiter.js';
-import type { ConnectionSlot } from './ip-limiter.js';
+import type { ConnectionSlot, IpCounts } from './ip-limiter.js';
 import { sendRejection } from './http-response.js';
 import { closeApp, describeAddress, listen } from './listen.js';
 import { StaticRoutes } from './static-routes.js';
@@ -33,6 +33,18 @@ export interface StreamServerOptions {
   readonly publishObservers?: readonly PublishObserver[];
   /** Edge mode (ORIGIN_URL): where viewers' channels come from. Publishing is then refused. */
   readonly upstream?: (registry: ChannelRegistry) => UpstreamSource;
+  /** Worker threads: how this thread takes part in a server of several (see src/cluster/). */
+  readonly thread?: ThreadRole;
+}
+
+/** What a worker thread's server shares with the others. */
+export interface ThreadRole {
+  /** Per-IP counts shared by every thread. */
+  readonly ipCounts: IpCounts;
+  /** The main thread took each port exclusively; the threads share them (SO_REUSEPORT). */
+  readonly sharedPorts: true;
+  /** A receiver joined a channel here: the channel may be published on another thread. Returns its leave. */
+  viewerJoined(channel: Channel): () => void;
 }
 
 /**
@@ -59,7 +71,7 @@ interface Session {
   socket?: UwsClientSocket;
   publisher?: Publisher;
   receiver?: Receiver;
-  /** On an edge: tells the channel's upstream that this viewer left. */
+  /** On an edge or with worker threads: tells the channel's source that this viewer left. */
   leaveUpstream?: () => void;
   lastActivity: number;
 }
@@ -122,6 +134,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   private readonly statics: StaticRoutes;
   private readonly extraRoutes: ((app: uWS.TemplatedApp) => void) | undefined;
   private readonly observers: readonly PublishObserver[];
+  private readonly thread: ThreadRole | undefined;
   /** Set on an edge: the relays from the origin. */
   readonly upstream: UpstreamSource | undefined;
   private readonly sessions = new Set<Session>();
@@ -154,7 +167,8 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     }
     this.authorizer = options.authorizer ?? createAuthorizer(config, this.logger);
     this.playAccess = createPlayAccess(config, this.authorizer);
-    this.limiter = new IpConnectionLimiter(config.maxIpConcurrentConnections, config.concurrentLimitWhitelist);
+    this.thread = options.thread;
+    this.limiter = new IpConnectionLimiter(config.maxIpConcurrentConnections, config.concurrentLimitWhitelist, options.thread?.ipCounts);
     this.registry = ChannelRegistry.withMediaCache({
       capacityBytes: Math.floor(config.gopCacheSizeMb * MEBIBYTE),
       gops: config.gopCacheGops,
@@ -210,7 +224,8 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   /** Closes the channel's publisher if its stream id matches (`*` matches any). */
   killPublisher(channelName: string, streamId: string): boolean {
     const publisher = this.registry.get(channelName)?.publisher;
-    if (publisher === undefined || (streamId !== '*' && streamId !== publisher.streamId)) return false;
+    // A relayed stream is killed on the thread of its publisher.
+    if (publisher === undefined || publisher.relayed === true || (streamId !== '*' && streamId !== publisher.streamId)) return false;
     publisher.socket.close(Closures.KILLED.closeCode, Closures.KILLED.closeReason);
     return true;
   }
@@ -230,9 +245,12 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       this.startListener('https', this.createApp(this.tlsFiles), this.config.sslPort);
       this.logger.info(`[HTTPS] Certificate ${pair.fingerprint} (valid to ${pair.validTo})`);
       this.certificates = new CertificateWatcher(this.tlsFiles, pair, this.config.sslCheckReloadSeconds * 1000);
-      this.certificates.on('change', (next) => this.reloadCertificate(next));
-      this.certificates.on('invalid', (error) => this.rejectCertificate(error));
-      await this.certificates.start();
+      // With worker threads the main thread watches the files and tells every thread (useCertificate).
+      if (this.thread === undefined) {
+        this.certificates.on('change', (next) => this.reloadCertificate(next));
+        this.certificates.on('invalid', (error) => this.rejectCertificate(error));
+        await this.certificates.start();
+      }
     }
     this.startTimers();
   }
@@ -268,7 +286,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   }
 
   private startListener(scheme: 'http' | 'https', app: uWS.TemplatedApp, port: number): void {
-    const socket = listen(app, this.config.bindAddress, port, { exclusive: true });
+    const socket = listen(app, this.config.bindAddress, port, { exclusive: this.thread === undefined });
     if (socket === false) {
       const setting = scheme === 'http' ? 'HTTP_PORT' : 'SSL_PORT';
       throw new Error(`Cannot listen on ${describeAddress(this.config.bindAddress, port)} (${setting} / BIND_ADDRESS): address in use or not available`);
@@ -276,6 +294,32 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     const listener = { scheme, app, socket, port: uWS.us_socket_local_port(socket) };
     this.endpoints.push(listener);
     this.logger.info(`[${scheme.toUpperCase()}] Listening on ${this.config.bindAddress || '*'}:${listener.port}`);
+  }
+
+  /** Worker threads: the main thread found a new, valid certificate pair in the files. */
+  useCertificate(): void {
+    if (this.tlsFiles === undefined) return;
+    let pair: CertificatePair;
+    try {
+      pair = loadPair(this.tlsFiles);
+    } catch (error) {
+      return this.rejectCertificate(error as Error);
+    }
+    this.reloadCertificate(pair);
+  }
+
+  /**
+   * Test-only (worker threads): this thread's app also listens on a loopback port of its own,
+   * so that a test can choose the thread its client lands on. Returns the port.
+   */
+  listenTestPort(): number {
+    const first = this.endpoints[0];
+    if (first === undefined) throw new Error('listenTestPort: not listening');
+    const socket = listen(first.app, '127.0.0.1', 0, { exclusive: true });
+    if (socket === false) throw new Error('listenTestPort: no free loopback port');
+    const listener = { scheme: first.scheme, app: first.app, socket, port: uWS.us_socket_local_port(socket) };
+    this.endpoints.push(listener);
+    return listener.port;
   }
 
   /**
@@ -294,10 +338,11 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     }
     // The port is exclusive, so the old socket must let go first; connections it accepted stay.
     uWS.us_listen_socket_close(listener.socket);
-    const socket = listen(app, this.config.bindAddress, listener.port, { exclusive: true });
+    const exclusive = this.thread === undefined;
+    const socket = listen(app, this.config.bindAddress, listener.port, { exclusive });
     if (socket === false) {
       // Someone took the port in between: try to get it back for the old app.
-      const previous = listen(listener.app, this.config.bindAddress, listener.port, { exclusive: true });
+      const previous = listen(listener.app, this.config.bindAddress, listener.port, { exclusive });
       if (previous === false) {
         this.endpoints.splice(this.endpoints.indexOf(listener), 1);
         this.logger.error(`[HTTPS] Port ${listener.port} (SSL_PORT) was taken by another program during the certificate reload: no longer accepting TLS connections`);
@@ -415,13 +460,22 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       this.logger.request(id, ip, 'Error: Invalid streaming key provided (a play token cannot publish)');
       return this.refuse(res, Rejections.PUBLISH_DENIED);
     }
+    // An accepted publish that will not start (the client left, the server closes) has ended.
+    const unused = (decision: PublishDecision): void => {
+      if (decision.accepted) this.authorizer.published?.(route.channel, decision.streamId);
+    };
     const decide = (decision: PublishDecision): void => {
       if (this.closing) {
         giveBack();
+        unused(decision);
         return this.refuse(res, Rejections.SHUTTING_DOWN);
       }
       if (!decision.accepted) {
         giveBack();
+        if (decision.alreadyPublishing === true) {
+          this.logger.request(id, ip, `Error: Already publishing on '${route.channel}' (another thread)`);
+          return this.refuse(res, Rejections.ALREADY_PUBLISHING);
+        }
         this.logger.request(id, ip, 'Error: Invalid streaming key provided');
         return this.refuse(res, Rejections.PUBLISH_DENIED);
       }
@@ -452,6 +506,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     decision.then(
       (result) => {
         if (!aborted) res.cork(() => decide(result));
+        else unused(result);
         settled();
       },
       (error: unknown) => {
@@ -515,6 +570,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       this.logger.request(session.id, session.ip, `Error: Invalid streaming key provided${note}`);
       return;
     }
+    session.leaveUpstream = this.thread?.viewerJoined(channel);
     const state = receiver.currentState === 'idle' ? 'IDLE' : 'START';
     const via = access.verdict === 'granted' ? ` with a ${access.via}` : '';
     this.logger.request(session.id, session.ip, `${route.kind.toUpperCase()} ${state}: '${route.channel}'${via}`);

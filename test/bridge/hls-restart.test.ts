@@ -17,7 +17,7 @@ t.test('a restarted ffmpeg continues the playlist after one discontinuity, with 
   const folder = join(dir, 'live');
   const publisher = await TestClient.connect(url('/live/key/publish'));
   const sending = publishPaced(publisher, sample, 14);
-  const bridge = () => app.bridges!.outputs(app.stream.registry.get('live')!)!.bridges[0]!;
+  const bridge = () => app.bridges!.outputs(app.registry.get('live')!)!.bridges[0]!;
 
   // Every playlist seen, as a player polling it would see them.
   const seen: string[] = [];

@@ -84,7 +84,7 @@ t.test('HLS: playlist and segments served over HTTP, old segments deleted, files
   t.equal((await get(http(`/hls/show/${firstSegment}`))).status, 404, 'a deleted segment is 404');
   const onDisk = readdirSync(folder).filter((name) => name.endsWith('.ts'));
   t.ok(onDisk.length <= 3 + 2, `segments on disk stay near HLS_LIST_SIZE (${onDisk.length})`);
-  const status = app.bridges!.outputs(app.stream.registry.get('show')!)!.bridges[0]!.status();
+  const status = app.bridges!.outputs(app.registry.get('show')!)!.bridges[0]!.status();
   t.match(status, { output: 'hls', target: '/hls/show/index.m3u8', state: 'running', video: 'transcode', audio: 'transcode' });
 
   // A large file is streamed with backpressure rather than read whole: same bytes, even to a

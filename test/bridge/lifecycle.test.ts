@@ -65,7 +65,7 @@ t.test('the stats API shows bridges and recordings, not as viewers; shutdown end
   t.match((JSON.parse((await get(http('/streams'))).body.toString()) as { streams: unknown[] }).streams, [{ channel: 'stats', receivers: 1 }]);
 
   // Shutdown mid-stream: ffmpeg's stdin is closed, so it finishes the playlist, and nothing is left behind.
-  const pid = app.bridges!.outputs(app.stream.registry.get('stats')!)!.bridges[0]!.pid!;
+  const pid = app.bridges!.outputs(app.registry.get('stats')!)!.bridges[0]!.pid!;
   t.ok(childProcesses().some((child) => child.pid === pid));
   const closing = Date.now();
   await app.close();

@@ -21,7 +21,7 @@ t.test('a WebM session is recorded as-is, decodes, and lasts as long as what was
   const sample = await makeSample('webm-vp8', { seconds: SECONDS, size: '320x180', videoBitrate: '500k' });
   const { app, url, log } = await startApp(t, { recordDir: dir });
   const publisher = await publishAll(url('/show/key/publish'), sample);
-  const channel = app.stream.registry.get('show')!;
+  const channel = app.registry.get('show')!;
   const streamId = channel.publisher!.streamId;
   const outputs = app.bridges!.outputs(channel)!;
   t.equal(outputs.bridges.length, 0, 'recording alone runs no bridge');
@@ -97,7 +97,7 @@ t.test('an unwritable RECORD_DIR stops the recording, never the stream', async (
   t.match(log.matching(/\[WARNING\] \[RECORD\] RECORD_DIR/), [/cannot be created/], 'startup warns');
   const receiver = await TestClient.connect(url('/safe/key/receive'));
   const publisher = await TestClient.connect(url('/safe/key/publish'));
-  const channel = app.stream.registry.get('safe')!;
+  const channel = app.registry.get('safe')!;
   const recording = app.bridges!.outputs(channel)!.recording!;
   await publishPaced(publisher, sample, 1, { chunkBytes: 8192 });
   await poll('the recording to fail', () => recording.status().state === 'failed');

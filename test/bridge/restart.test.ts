@@ -12,7 +12,7 @@ t.test('ffmpeg killed with SIGKILL mid-stream is restarted and HLS goes on', asy
   const { app, url, http, log } = await startApp(t, { bridgeHls: 'YES', hlsDir: dir, hlsSegmentSeconds: '1', hlsListSize: '20' });
   const publisher = await TestClient.connect(url('/live/key/publish'));
   const sending = publishPaced(publisher, sample, 14);
-  const bridge = () => app.bridges!.outputs(app.stream.registry.get('live')!)!.bridges[0]!;
+  const bridge = () => app.bridges!.outputs(app.registry.get('live')!)!.bridges[0]!;
 
   const before = await poll('two segments', async () => {
     const names = await listedSegments(http('/hls/live/index.m3u8'));
@@ -57,7 +57,7 @@ t.test('an unreachable RTMP destination is retried with backoff, then given up; 
   const receiver = await TestClient.connect(url('/far/key/receive'));
   const publisher = await TestClient.connect(url('/far/key/publish'));
   const sending = publishPaced(publisher, sample, 16, { chunkBytes: 4096 });
-  const channel = app.stream.registry.get('far')!;
+  const channel = app.registry.get('far')!;
   const outputs = app.bridges!.outputs(channel)!;
   await poll('the bridge to give up', () => outputs.bridges[0]!.currentState === 'failed', 20_000);
 

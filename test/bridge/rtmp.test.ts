@@ -19,11 +19,11 @@ t.test('WebM VP8+Opus is transcoded to H.264 (scaled down) + AAC and pushed over
   const publisher = await TestClient.connect(url('/show/key/publish'));
   const sending = publishPaced(publisher, sample, 10);
   const path = await poll('the RTMP stream to be published', () => rtmp.published.find((name) => name.startsWith('/live/show-')));
-  const streamId = app.stream.registry.get('show')!.publisher!.streamId;
+  const streamId = app.registry.get('show')!.publisher!.streamId;
   t.equal(path, `/live/show-${streamId}`, 'the destination comes from the template: {channel} and {streamId} filled in');
   // Read while the stream is live, until it ends: the tail must arrive too.
   const reading = readBack(t, rtmp.url(path));
-  const channel = app.stream.registry.get('show')!;
+  const channel = app.registry.get('show')!;
   const [bridge] = app.bridges!.outputs(channel)!.bridges;
   t.match(bridge!.status(), { output: 'rtmp', state: 'running', video: 'transcode', audio: 'transcode', restarts: 0 });
   t.match(bridge!.status().target, /^rtmp:\/\/127\.0\.0\.1:\d+\/live\/…$/, 'the target shown is redacted past the application');
@@ -49,7 +49,7 @@ t.test('FLV H.264/AAC is pushed as it is (codec copy)', async (t) => {
   const sending = publishPaced(publisher, sample, 8);
   await poll('the RTMP stream to be published', () => rtmp.published.includes('/live/copy'));
   const reading = readBack(t, rtmp.url('/live/copy'));
-  const [bridge] = app.bridges!.outputs(app.stream.registry.get('copy')!)!.bridges;
+  const [bridge] = app.bridges!.outputs(app.registry.get('copy')!)!.bridges;
   t.match(bridge!.status(), { video: 'copy', audio: 'copy' });
   t.match(log.matching(/\[BRIDGE\] rtmp 'copy': flv/)[0], /-c:v copy -c:a copy -f flv/);
   await sending;
@@ -73,8 +73,8 @@ t.test('audio-only and video-only streams are bridged too', async (t) => {
   const sending = Promise.all([publishPaced(audio, audioOnly, 8), publishPaced(video, videoOnly, 8)]);
   await poll('both RTMP streams', () => rtmp.published.includes('/live/audio') && rtmp.published.includes('/live/video'));
   const reading = Promise.all([readBack(t, rtmp.url('/live/audio')), readBack(t, rtmp.url('/live/video'))]);
-  t.match(app.bridges!.outputs(app.stream.registry.get('audio')!)!.bridges[0]!.status(), { video: 'none', audio: 'transcode' });
-  t.match(app.bridges!.outputs(app.stream.registry.get('video')!)!.bridges[0]!.status(), { video: 'copy', audio: 'none' });
+  t.match(app.bridges!.outputs(app.registry.get('audio')!)!.bridges[0]!.status(), { video: 'none', audio: 'transcode' });
+  t.match(app.bridges!.outputs(app.registry.get('video')!)!.bridges[0]!.status(), { video: 'copy', audio: 'none' });
   await sending;
   await Promise.all([audio.close(), video.close()]);
   const [heard, seen] = await reading;

@@ -1,0 +1,361 @@
+import { EventEmitter } from 'node:events';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import uWS from 'uWebSockets.js';
+import { ChannelRegistry } from '../channels/index.js';
+import type { Channel, Publisher } from '../channels/index.js';
+import { MEBIBYTE, cacheMemoryLimitBytes, settingsTextOf } from '../config/index.js';
+import type { Config } from '../config/index.js';
+import { createAuthorizer } from '../coordinator/index.js';
+import type { PublishAuthorizer, PublishDecision, StreamController } from '../coordinator/authorizer.js';
+import { KeysFileAuthorizer } from '../coordinator/key-authorizers.js';
+import type { Logger } from '../log/logger.js';
+import { SharedIpCounts } from '../server/ip-limiter.js';
+import { describeAddress, listen } from '../server/listen.js';
+import { CertificateWatcher, loadPair } from '../server/tls-certificates.js';
+import type { PublishObserver } from '../server/stream-server.js';
+import type { MainCommand, MainRequest, RelayMessage, WorkerEvent, WorkerRequest } from './messages.js';
+import { PendingRequests, answer } from './rpc.js';
+import { ThreadRelays } from './relays.js';
+import type { ThreadState } from './state.js';
+import type { WorkerData } from './worker.js';
+
+/** The worker's entry, from src/ (tests run TypeScript) or dist/src/. */
+const WORKER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
+
+/** Who publishes a channel: the worker thread, and the stream id the authorizer gave. */
+interface Publication {
+  readonly owner: number;
+  readonly streamId: string;
+  /** Accepted, not live yet (the upgrade is under way). */
+  live: boolean;
+}
+
+interface WorkerHandle {
+  readonly thread: number;
+  readonly worker: Worker;
+  /** The main thread's end of the relay port to this worker. */
+  readonly relay: MessagePort;
+  readonly requests: PendingRequests;
+  ready: boolean;
+  testPort?: number;
+  closed: boolean;
+}
+
+export interface WorkerClusterEvents {
+  /** A worker died and was replaced (or not, when shutting down). */
+  workerFailed: [thread: number, error: Error | undefined];
+  workerReady: [thread: number];
+  certificateReloaded: [];
+  certificateRejected: [Error];
+}
+
+/**
+ * The main thread in worker mode (WORKERS > 1): the control plane. It takes the ports (the
+ * workers share them), starts the workers, decides who publishes (one coordinator connection,
+ * one publisher per channel across threads), keeps the directory of which thread publishes
+ * what, relays channels to the bridges, watches certificates and the keys file, replaces a
+ * worker that dies, and shuts everything down. The streaming itself is the workers'.
+ */
+export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements StreamController {
+  readonly authorizer: PublishAuthorizer;
+  /** The main thread's own channels: relayed ones, for the bridges' internal receivers. */
+  readonly registry: ChannelRegistry;
+  private readonly relays: ThreadRelays;
+  private readonly workers = new Map<number, WorkerHandle>();
+  private readonly directory = new Map<string, Publication>();
+  private readonly ipCounts = SharedIpCounts.allocate();
+  private readonly settings: ReturnType<typeof settingsTextOf>;
+  private certificates: CertificateWatcher | undefined;
+  private closing = false;
+  /** Workers that died and were replaced since start. */
+  workerRestarts = 0;
+  httpPort = 0;
+  tlsPort: number | undefined;
+
+  constructor(
+    readonly config: Config,
+    private readonly logger: Logger,
+    private readonly observers: readonly PublishObserver[] = [],
+    private readonly testHooks = process.env.WS_STREAM_SERVER_TEST_HOOKS === '1',
+  ) {
+    super();
+    this.settings = settingsTextOf(config);
+    this.authorizer = createAuthorizer(config, logger);
+    this.registry = ChannelRegistry.withMediaCache({
+      capacityBytes: Math.floor(config.gopCacheSizeMb * MEBIBYTE),
+      gops: config.gopCacheGops,
+      overflow: config.receiverOverflow,
+      memoryLimitBytes: cacheMemoryLimitBytes(config.cacheMemoryLimitMb),
+    });
+    const observer = {
+      publishStarted: (channel: Channel, publisher: Publisher) => {
+        for (const each of this.observers) each.publishStarted(channel, publisher);
+      },
+      publishEnded: (channel: Channel, publisher: Publisher) => {
+        for (const each of this.observers) each.publishEnded(channel, publisher);
+      },
+    };
+    // The bridges want every stream; without them the main thread relays nothing.
+    this.relays = new ThreadRelays(this.registry, { self: 0, followAll: observers.length > 0, observer });
+  }
+
+  get workerCount(): number {
+    return this.config.workers;
+  }
+
+  /** Test hooks: each worker's own loopback port, by thread number. */
+  testPorts(): Map<number, number> {
+    return new Map([...this.workers.values()].flatMap((handle) => (handle.testPort === undefined ? [] : [[handle.thread, handle.testPort] as const])));
+  }
+
+  /** Takes the ports, starts the authorizer and the workers. Throws like StreamServer.listen(). */
+  async start(): Promise<void> {
+    this.claimPorts();
+    await this.authorizer.start?.(this);
+    if (this.authorizer instanceof KeysFileAuthorizer) {
+      this.authorizer.events.on('reload', () => this.broadcast({ type: 'keys-reloaded' }));
+    }
+    const started = [];
+    for (let thread = 1; thread <= this.config.workers; thread++) started.push(this.startWorker(thread));
+    await Promise.all(started);
+    await this.watchCertificates();
+  }
+
+  /**
+   * Binds each port exclusively, then lets go: a port already in use (by anyone) is a startup
+   * error, and port 0 becomes a real one. The workers then bind it together (SO_REUSEPORT).
+   */
+  private claimPorts(): void {
+    const claim = (port: number, setting: string): number => {
+      const app = uWS.App();
+      const socket = listen(app, this.config.bindAddress, port, { exclusive: true });
+      if (socket === false) {
+        throw new Error(`Cannot listen on ${describeAddress(this.config.bindAddress, port)} (${setting} / BIND_ADDRESS): address in use or not available`);
+      }
+      const bound = uWS.us_socket_local_port(socket);
+      uWS.us_listen_socket_close(socket);
+      return bound;
+    };
+    const tls = this.config.sslCert !== '' && this.config.sslKey !== '';
+    if (this.config.httpPort !== 0) this.httpPort = claim(this.config.httpPort, 'HTTP_PORT');
+    if (tls) this.tlsPort = claim(this.config.sslPort, 'SSL_PORT');
+  }
+
+  private startWorker(thread: number): Promise<void> {
+    const { port1: mainEnd, port2: workerEnd } = new MessageChannel();
+    const settings = { ...this.settings, httpPort: String(this.httpPort), ...(this.tlsPort === undefined ? {} : { sslPort: String(this.tlsPort) }) };
+    const data: WorkerData = { thread, settings, ipCounts: this.ipCounts, testHooks: this.testHooks, mainPort: workerEnd };
+    const worker = new Worker(WORKER_ENTRY, { workerData: data, transferList: [workerEnd], name: `ws-stream-worker-${thread}` });
+    const handle: WorkerHandle = { thread, worker, relay: mainEnd, requests: new PendingRequests(), ready: false, closed: false };
+    this.workers.set(thread, handle);
+    mainEnd.on('message', (message: RelayMessage) => this.relays.handle(thread, message));
+    this.relays.addPeer(thread, mainEnd);
+    // Relay ports between this worker and every other one.
+    for (const other of this.workers.values()) {
+      if (other === handle) continue;
+      const { port1, port2 } = new MessageChannel();
+      this.command(other, { type: 'peer', thread, port: port1 }, [port1]);
+      this.command(handle, { type: 'peer', thread: other.thread, port: port2 }, [port2]);
+    }
+    for (const [channel, publication] of this.directory) {
+      if (publication.live) this.command(handle, { type: 'directory', channel, owner: publication.owner });
+    }
+    return new Promise<void>((resolve, reject) => {
+      worker.on('message', (event: WorkerEvent) => {
+        if (event.type === 'ready') {
+          handle.ready = true;
+          handle.testPort = event.testPort;
+          resolve();
+          this.emit('workerReady', thread);
+        } else this.onWorkerEvent(handle, event);
+      });
+      worker.once('error', (error) => {
+        if (!handle.ready) reject(error);
+        else this.logger.error(`Worker ${thread}: ${error.message}`);
+      });
+      worker.once('exit', (code) => {
+        if (!handle.ready) reject(new Error(`worker ${thread} exited with code ${code} before it was ready`));
+        this.onWorkerExit(handle, code);
+      });
+    });
+  }
+
+  private onWorkerEvent(handle: WorkerHandle, event: WorkerEvent): void {
+    switch (event.type) {
+      case 'request':
+        return answer(event.id, () => this.handleRequest(handle, event.request), (reply) => this.command(handle, reply));
+      case 'reply':
+        return handle.requests.settle(event);
+      case 'published': {
+        const publication = this.directory.get(event.channel);
+        if (publication === undefined || publication.streamId !== event.streamId) return;
+        publication.live = true;
+        this.announce(event.channel, handle.thread);
+        return;
+      }
+      case 'unpublished':
+        return this.unpublish(event.channel, event.streamId);
+      case 'closed':
+        handle.closed = true;
+        return;
+      case 'ready':
+        return;
+    }
+  }
+
+  private handleRequest(handle: WorkerHandle, request: MainRequest): unknown {
+    switch (request.kind) {
+      case 'authorize':
+        return this.authorize(handle.thread, request);
+      case 'streams':
+        return this.state();
+    }
+  }
+
+  /** One publisher per channel across every thread, then whatever the authorizer says. */
+  private async authorize(thread: number, request: { channel: string; key: string; ip: string }): Promise<PublishDecision> {
+    if (this.closing) return { accepted: false };
+    if (this.directory.has(request.channel)) return { accepted: false, alreadyPublishing: true };
+    // Held while the authorizer decides, so that a second publisher elsewhere is refused meanwhile.
+    const hold: Publication = { owner: thread, streamId: '', live: false };
+    this.directory.set(request.channel, hold);
+    let decision: PublishDecision;
+    try {
+      decision = await this.authorizer.authorize({ channel: request.channel, key: request.key, ip: request.ip });
+    } catch (error) {
+      this.logger.error(`Publish authorization failed: ${String(error)}`);
+      decision = { accepted: false };
+    }
+    if (this.directory.get(request.channel) === hold) this.directory.delete(request.channel);
+    if (decision.accepted) {
+      if (!this.workers.get(thread)?.ready || this.closing) {
+        this.authorizer.published?.(request.channel, decision.streamId);
+        return { accepted: false };
+      }
+      this.directory.set(request.channel, { owner: thread, streamId: decision.streamId, live: false });
+    }
+    return decision;
+  }
+
+  private unpublish(channel: string, streamId: string): void {
+    const publication = this.directory.get(channel);
+    if (publication === undefined || publication.streamId !== streamId) return;
+    this.directory.delete(channel);
+    if (publication.live) this.announce(channel, 0);
+    this.authorizer.published?.(channel, streamId);
+  }
+
+  /** Tells every thread (the workers and this one's relays) who publishes `channel` now. */
+  private announce(channel: string, owner: number): void {
+    this.broadcast({ type: 'directory', channel, owner });
+    this.relays.setOwner(channel, owner);
+  }
+
+  private onWorkerExit(handle: WorkerHandle, code: number): void {
+    if (this.workers.get(handle.thread) !== handle) return;
+    this.workers.delete(handle.thread);
+    handle.requests.rejectAll(`worker ${handle.thread} exited`);
+    handle.relay.close();
+    this.relays.removePeer(handle.thread);
+    this.broadcast({ type: 'peer-gone', thread: handle.thread });
+    // Its publishers' channels end, for the coordinator too.
+    for (const [channel, publication] of [...this.directory]) {
+      if (publication.owner === handle.thread && publication.streamId !== '') this.unpublish(channel, publication.streamId);
+    }
+    if (this.closing) return;
+    this.workerRestarts++;
+    this.logger.error(`Worker ${handle.thread} stopped (exit code ${code}); starting a new one`);
+    this.emit('workerFailed', handle.thread, undefined);
+    this.startWorker(handle.thread).catch((error: unknown) => {
+      this.logger.error(`Worker ${handle.thread} could not be restarted: ${String(error)}`);
+    });
+  }
+
+  private command(handle: WorkerHandle, command: MainCommand, transfer: MessagePort[] = []): void {
+    handle.worker.postMessage(command, transfer);
+  }
+
+  private broadcast(command: MainCommand): void {
+    for (const handle of this.workers.values()) this.command(handle, command);
+  }
+
+  private request<T>(handle: WorkerHandle, request: WorkerRequest): Promise<T> {
+    return handle.requests.request<T>((id) => this.command(handle, { type: 'request', id, request }));
+  }
+
+  /** Every worker's figures (a worker that dies meanwhile is left out). */
+  async state(): Promise<ThreadState[]> {
+    const states = await Promise.allSettled([...this.workers.values()].map((handle) => this.request<ThreadState>(handle, { kind: 'state' })));
+    return states.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  }
+
+  /** Test hooks: an uncaught exception in worker `thread`. */
+  async crashWorker(thread: number): Promise<void> {
+    const handle = this.workers.get(thread);
+    if (handle === undefined) throw new Error(`no worker ${thread}`);
+    await this.request(handle, { kind: 'crash' });
+  }
+
+  /** The worker `thread` is up again (after a crash). */
+  async workerReady(thread: number): Promise<void> {
+    for (;;) {
+      const handle = this.workers.get(thread);
+      if (handle?.ready === true) return;
+      await new Promise((resolve) => this.once('workerReady', resolve));
+    }
+  }
+
+  killPublisher(channel: string, streamId: string): boolean {
+    const publication = this.directory.get(channel);
+    if (publication?.live !== true || (streamId !== '*' && streamId !== publication.streamId)) return false;
+    const handle = this.workers.get(publication.owner);
+    if (handle === undefined) return false;
+    void this.request(handle, { kind: 'kill', channel, streamId: publication.streamId }).catch(() => {});
+    return true;
+  }
+
+  killAllPublishers(): number {
+    let killed = 0;
+    for (const channel of [...this.directory.keys()]) if (this.killPublisher(channel, '*')) killed++;
+    return killed;
+  }
+
+  /** The channels published now, with their thread and stream id. */
+  publications(): Array<{ channel: string; thread: number; streamId: string }> {
+    return [...this.directory].filter(([, publication]) => publication.live).map(([channel, publication]) => ({ channel, thread: publication.owner, streamId: publication.streamId }));
+  }
+
+  /** The certificate files are the main thread's to watch; a valid new pair goes to every worker. */
+  private async watchCertificates(): Promise<void> {
+    const { sslCert, sslKey, sslKeyPassphrase } = this.config;
+    if (sslCert === '' || sslKey === '') return;
+    const files = { certFile: sslCert, keyFile: sslKey, passphrase: sslKeyPassphrase };
+    this.certificates = new CertificateWatcher(files, loadPair(files), this.config.sslCheckReloadSeconds * 1000);
+    this.certificates.on('change', (pair) => {
+      this.logger.info(`[HTTPS] Certificate reloaded on every thread: ${pair.fingerprint} (valid to ${pair.validTo})`);
+      this.broadcast({ type: 'certificate' });
+      this.emit('certificateReloaded');
+    });
+    this.certificates.on('invalid', (error) => {
+      this.logger.error(`[HTTPS] Certificate not reloaded, the previous one stays in service: ${error.message}`);
+      this.emit('certificateRejected', error);
+    });
+    await this.certificates.start();
+  }
+
+  /** Every worker closes its clients (1001) and stops; then the bridges and the authorizer. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    await this.certificates?.close();
+    const exits = [...this.workers.values()].map((handle) => new Promise<void>((resolve) => {
+      handle.worker.once('exit', () => resolve());
+      this.command(handle, { type: 'shutdown' });
+    }));
+    await Promise.all(exits);
+    this.relays.close();
+    await Promise.all(this.observers.map((observer) => observer.close?.()));
+    await this.authorizer.close?.();
+  }
+}

@@ -1,0 +1,3 @@
+export { WorkerCluster } from './cluster.js';
+export type { WorkerClusterEvents } from './cluster.js';
+export type { ThreadState, ThreadChannel } from './state.js';

@@ -1,0 +1,68 @@
+import type { MessagePort } from 'node:worker_threads';
+
+/**
+ * What threads say to each other in worker mode (WORKERS > 1). Plain objects, passed by
+ * structured clone over MessagePorts: the main thread (the control plane) and each worker have
+ * one port to each other thread, and messages on one port arrive in order.
+ */
+
+/** Relay messages: a thread with receivers of a channel ↔ the thread its publisher is on. */
+export type RelayMessage =
+  /** Send me the channel's stream (a late joiner's view of it, then everything live). */
+  | { readonly type: 'subscribe'; readonly channel: string }
+  | { readonly type: 'unsubscribe'; readonly channel: string }
+  /** The stream follows: who publishes it (for key checks and stats). */
+  | { readonly type: 'start'; readonly channel: string; readonly publisher: RelayedPublisher; readonly cacheCleared: boolean }
+  /** The channel is not published here (any more): wait for the next `available`. */
+  | { readonly type: 'absent'; readonly channel: string }
+  | { readonly type: 'chunk'; readonly channel: string; readonly data: Uint8Array }
+  /** The publisher ended: close the channel's receivers with this code and reason. */
+  | { readonly type: 'end'; readonly channel: string; readonly code: number; readonly reason: string }
+  /** A receive-clear-cache receiver emptied and disabled the cache (either direction). */
+  | { readonly type: 'clear'; readonly channel: string };
+
+export interface RelayedPublisher {
+  readonly id: number;
+  readonly ip: string;
+  readonly key: string;
+  readonly streamId: string;
+  readonly startedAt: number;
+}
+
+/** Worker → main. */
+export type WorkerEvent =
+  /** Listening; `testPort` with test hooks (this worker's own loopback port). */
+  | { readonly type: 'ready'; readonly testPort?: number }
+  /** A publisher went live on this worker (after `authorize` accepted it). */
+  | { readonly type: 'published'; readonly channel: string; readonly streamId: string }
+  /** It ended; or an accepted publish never went live (`streamId` of the reservation). */
+  | { readonly type: 'unpublished'; readonly channel: string; readonly streamId: string }
+  | { readonly type: 'reply'; readonly id: number; readonly result?: unknown; readonly error?: string }
+  | { readonly type: 'request'; readonly id: number; readonly request: MainRequest }
+  /** Closed every connection after `shutdown` (or after its own crash): it can be let go. */
+  | { readonly type: 'closed' };
+
+/** Worker → main, answered with a `reply`. */
+export type MainRequest =
+  | { readonly kind: 'authorize'; readonly channel: string; readonly key: string; readonly ip: string }
+  | { readonly kind: 'streams' };
+
+/** Main → worker. */
+export type MainCommand =
+  /** A channel went live on thread `owner` (0: none, it ended). */
+  | { readonly type: 'directory'; readonly channel: string; readonly owner: number }
+  | { readonly type: 'peer'; readonly thread: number; readonly port: MessagePort }
+  | { readonly type: 'peer-gone'; readonly thread: number }
+  | { readonly type: 'request'; readonly id: number; readonly request: WorkerRequest }
+  | { readonly type: 'reply'; readonly id: number; readonly result?: unknown; readonly error?: string }
+  /** The certificate files changed and hold a valid pair: every thread takes it. */
+  | { readonly type: 'certificate' }
+  | { readonly type: 'keys-reloaded' }
+  | { readonly type: 'shutdown' };
+
+/** Main → worker, answered with a `reply`. */
+export type WorkerRequest =
+  | { readonly kind: 'kill'; readonly channel: string; readonly streamId: string }
+  | { readonly kind: 'state' }
+  /** Test-only (WORKER_TEST_HOOKS): an uncaught exception in the worker. */
+  | { readonly kind: 'crash' };

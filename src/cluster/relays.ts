@@ -1,0 +1,274 @@
+import { INTERNAL_IP } from '../bridge/bridge.js';
+import { Receiver } from '../channels/index.js';
+import type { Channel, ChannelRegistry, ClientSocket, Publisher } from '../channels/index.js';
+import { Closures } from '../protocol/errors.js';
+import type { Closure } from '../protocol/errors.js';
+import type { RelayMessage, RelayedPublisher } from './messages.js';
+
+/** Where relay messages to one other thread go (a MessagePort). */
+export interface RelayPort {
+  postMessage(message: RelayMessage): void;
+}
+
+/** Told when a relayed stream starts and ends on this thread (the main thread's bridges). */
+export interface RelayObserver {
+  publishStarted(channel: Channel, publisher: Publisher): void;
+  publishEnded(channel: Channel, publisher: Publisher): void;
+}
+
+interface Subscription {
+  readonly owner: number;
+  /** The publisher of the relayed stream, once `start` came. */
+  publisher?: Publisher;
+}
+
+/** A relayed publisher has no socket here: kills go to its own thread. */
+const NO_SOCKET: ClientSocket = { sendBinary: () => {}, sendText: () => {}, bufferedAmount: () => 0, close: () => {} };
+
+/**
+ * Channels across threads. A channel's publisher lives on one thread (its owner); another
+ * thread with receivers of the channel subscribes to the owner, which serves it like one more
+ * receiver of the channel (an internal one that never skips): the backlog a late joiner would
+ * get, then every chunk, then the end. The subscriber publishes that stream into its own channel
+ * of the same name, whose cache, fan-out, key checks and slow-receiver policy then work as for a
+ * local publisher. So a chunk crosses to a thread once, whatever its number of receivers there.
+ */
+export class ThreadRelays {
+  /** Who publishes what (the main thread's directory, as last told): channel → owner thread. */
+  private readonly owners = new Map<string, number>();
+  private readonly peers = new Map<number, RelayPort>();
+  /** Channels this thread relays from their owner. */
+  private readonly subscriptions = new Map<string, Subscription>();
+  /** The internal receivers serving other threads: thread → channel → receiver. */
+  private readonly served = new Map<number, Map<string, Receiver>>();
+
+  constructor(
+    private readonly registry: ChannelRegistry,
+    private readonly options: {
+      /** This thread's number (0: main). */
+      readonly self: number;
+      /** Relay every channel that goes live, viewers or not (the main thread, for bridges). */
+      readonly followAll?: boolean;
+      readonly observer?: RelayObserver;
+    },
+  ) {}
+
+  addPeer(thread: number, port: RelayPort): void {
+    this.peers.set(thread, port);
+    // A thread that came back (a restarted worker) may own channels we were waiting for.
+    for (const [channel, owner] of this.owners) if (owner === thread) this.follow(channel);
+  }
+
+  /** A thread is gone (a worker died): its streams end here, its subscriptions are dropped. */
+  removePeer(thread: number): void {
+    this.peers.delete(thread);
+    for (const [name, subscription] of [...this.subscriptions]) {
+      if (subscription.owner === thread) this.endRelayed(name, Closures.PUBLISHER_ENDED);
+    }
+    for (const receiver of this.served.get(thread)?.values() ?? []) this.dropServed(thread, receiver);
+    this.served.delete(thread);
+    for (const [channel, owner] of [...this.owners]) if (owner === thread) this.owners.delete(channel);
+  }
+
+  /** The directory changed: `channel` is published on `owner` (0: nowhere). */
+  setOwner(channel: string, owner: number): void {
+    if (owner === 0) this.owners.delete(channel);
+    else this.owners.set(channel, owner);
+    this.follow(channel);
+  }
+
+  /** The thread a channel's publisher is on, as far as this thread knows. */
+  ownerOf(channel: string): number | undefined {
+    return this.owners.get(channel);
+  }
+
+  /**
+   * A receiver joined `channel` here: relay it from its owner if it is published elsewhere.
+   * The returned function is called when the receiver leaves.
+   */
+  viewerJoined(channel: Channel): () => void {
+    this.follow(channel.name);
+    return () => this.viewerLeft(channel);
+  }
+
+  /** Everything relayed here ends (shutdown): nothing more is asked of the other threads. */
+  close(): void {
+    for (const name of [...this.subscriptions.keys()]) this.unsubscribe(name);
+    for (const [thread, channels] of this.served) for (const receiver of [...channels.values()]) this.dropServed(thread, receiver);
+  }
+
+  /** A relay message from thread `from`. */
+  handle(from: number, message: RelayMessage): void {
+    switch (message.type) {
+      case 'subscribe':
+        return this.serve(from, message.channel);
+      case 'unsubscribe': {
+        const receiver = this.served.get(from)?.get(message.channel);
+        if (receiver !== undefined) this.dropServed(from, receiver);
+        return;
+      }
+      case 'start':
+        return this.startRelayed(from, message.channel, message.publisher, message.cacheCleared);
+      case 'absent':
+        if (this.subscriptions.get(message.channel)?.owner === from) this.subscriptions.delete(message.channel);
+        return;
+      case 'chunk': {
+        const subscription = this.subscriptions.get(message.channel);
+        if (subscription?.publisher === undefined || subscription.owner !== from) return;
+        const channel = this.registry.get(message.channel);
+        if (channel?.publisher === subscription.publisher) channel.publish(message.data, true);
+        return;
+      }
+      case 'end':
+        if (this.subscriptions.get(message.channel)?.owner === from) {
+          // The code and reason of a closure the owner's channel used (see Closures).
+          this.endRelayed(message.channel, { closeCode: message.code, closeReason: message.reason } as Closure);
+        }
+        return;
+      case 'clear':
+        return this.clearCache(from, message.channel);
+    }
+  }
+
+  /** Subscribes to `name`'s owner if this thread should relay it and does not yet. */
+  private follow(name: string): void {
+    const owner = this.owners.get(name);
+    const current = this.subscriptions.get(name);
+    if (current !== undefined && current.owner === owner) return;
+    if (owner === undefined || owner === this.options.self || !this.peers.has(owner)) return;
+    const channel = this.registry.get(name);
+    const wanted = this.options.followAll === true || (channel !== undefined && hasViewers(channel));
+    if (!wanted || (channel?.publisher !== undefined && channel.publisher.relayed !== true)) return;
+    if (current !== undefined) this.unsubscribe(name);
+    this.subscriptions.set(name, { owner });
+    this.peers.get(owner)?.postMessage({ type: 'subscribe', channel: name });
+  }
+
+  private viewerLeft(channel: Channel): void {
+    if (this.options.followAll === true || hasViewers(channel) || !this.subscriptions.has(channel.name)) return;
+    this.unsubscribe(channel.name);
+  }
+
+  private unsubscribe(name: string): void {
+    const subscription = this.subscriptions.get(name);
+    if (subscription === undefined) return;
+    this.subscriptions.delete(name);
+    this.peers.get(subscription.owner)?.postMessage({ type: 'unsubscribe', channel: name });
+    const channel = this.registry.get(name);
+    if (channel !== undefined && subscription.publisher !== undefined && channel.publisher === subscription.publisher) {
+      channel.endPublishing();
+      this.options.observer?.publishEnded(channel, subscription.publisher);
+      this.registry.releaseIfUnused(channel);
+    }
+  }
+
+  private startRelayed(from: number, name: string, relayed: RelayedPublisher, cacheCleared: boolean): void {
+    const subscription = this.subscriptions.get(name);
+    if (subscription === undefined || subscription.owner !== from) return;
+    const channel = this.registry.getOrCreate(name);
+    if (channel.publisher !== undefined) return;
+    const publisher: Publisher = {
+      info: { id: relayed.id, ip: relayed.ip, channel: name, key: relayed.key },
+      streamId: relayed.streamId,
+      socket: NO_SOCKET,
+      startedAt: relayed.startedAt,
+      bytesIn: 0,
+      chunksIn: 0,
+      relayed: true,
+    };
+    subscription.publisher = publisher;
+    channel.cacheClearedListeners.add(() => {
+      if (channel.publisher === publisher) this.peers.get(from)?.postMessage({ type: 'clear', channel: name });
+    });
+    // The owner's cache is off for this stream (a receive-clear-cache there): so is this one.
+    if (cacheCleared) channel.clearCache();
+    channel.startPublishing(publisher);
+    this.options.observer?.publishStarted(channel, publisher);
+  }
+
+  private endRelayed(name: string, closure: Closure): void {
+    const subscription = this.subscriptions.get(name);
+    this.subscriptions.delete(name);
+    const channel = this.registry.get(name);
+    if (subscription?.publisher === undefined || channel === undefined || channel.publisher !== subscription.publisher) return;
+    channel.cacheClearedListeners.clear();
+    channel.endPublishing(closure);
+    this.options.observer?.publishEnded(channel, subscription.publisher);
+    this.registry.releaseIfUnused(channel);
+    // Viewers that stay (none after an end, but the main thread follows everything) wait for the next owner.
+    this.follow(name);
+  }
+
+  /** Thread `to` wants `name`'s stream: serve it with an internal receiver, or say it is not here. */
+  private serve(to: number, name: string): void {
+    const port = this.peers.get(to);
+    if (port === undefined) return;
+    const channel = this.registry.get(name);
+    const publisher = channel?.publisher;
+    if (channel === undefined || publisher === undefined || publisher.relayed === true || this.served.get(to)?.has(name) === true) {
+      port.postMessage({ type: 'absent', channel: name });
+      return;
+    }
+    const { id, ip, key } = publisher.info;
+    const relayed = { id, ip, key, streamId: publisher.streamId, startedAt: publisher.startedAt };
+    port.postMessage({ type: 'start', channel: name, publisher: relayed, cacheCleared: !channel.cache.enabled });
+    let served = true;
+    const notifyCleared = (): void => {
+      if (served) port.postMessage({ type: 'clear', channel: name });
+    };
+    const stop = (): void => {
+      served = false;
+      this.served.get(to)?.delete(name);
+      channel.cacheClearedListeners.delete(notifyCleared);
+    };
+    const socket: ClientSocket = {
+      sendBinary: (data) => port.postMessage({ type: 'chunk', channel: name, data }),
+      sendText: () => {},
+      // Another thread never pushes back: it takes every chunk as it comes.
+      bufferedAmount: () => 0,
+      close: (code, reason) => {
+        if (!served) return;
+        stop();
+        port.postMessage({ type: 'end', channel: name, code, reason });
+      },
+    };
+    const receiver = new Receiver({ id: 0, ip: INTERNAL_IP, channel: name, key, viewGranted: true }, 'receive', socket, Number.MAX_SAFE_INTEGER);
+    receiver.overflow = 'close';
+    let channels = this.served.get(to);
+    if (channels === undefined) this.served.set(to, (channels = new Map()));
+    channels.set(name, receiver);
+    channel.cacheClearedListeners.add(notifyCleared);
+    stopServing.set(receiver, stop);
+    channel.addReceiver(receiver);
+  }
+
+  private dropServed(thread: number, receiver: Receiver): void {
+    const name = receiver.info.channel;
+    stopServing.get(receiver)?.();
+    const channel = this.registry.get(name);
+    if (channel === undefined) return;
+    channel.removeReceiver(receiver);
+    this.registry.releaseIfUnused(channel);
+  }
+
+  /** A receive-clear-cache on thread `from` cleared `name`'s cache there: clear it here too. */
+  private clearCache(from: number, name: string): void {
+    const channel = this.registry.get(name);
+    if (channel === undefined) return;
+    channel.clearCache();
+    // The owner passes it on to every other thread it serves; a subscriber just applies it.
+    if (channel.publisher?.relayed === true) return;
+    for (const [thread, channels] of this.served) {
+      if (thread !== from && channels.has(name)) this.peers.get(thread)?.postMessage({ type: 'clear', channel: name });
+    }
+  }
+}
+
+/** How an internal receiver serving another thread stops (unsubscribed, or that thread is gone). */
+const stopServing = new WeakMap<Receiver, () => void>();
+
+/** Receivers of clients (not the internal ones of bridges and relays). */
+function hasViewers(channel: Channel): boolean {
+  for (const receiver of channel.receivers) if (receiver.info.ip !== INTERNAL_IP) return true;
+  return false;
+}

@@ -1,0 +1,151 @@
+// The entry of a worker thread (WORKERS > 1): one StreamServer on the shared ports, its
+// channels relayed to and from the other threads, its decisions taken by the main thread.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import { loadConfig } from '../config/index.js';
+import type { SettingName } from '../config/index.js';
+import { HmacKeyAuthorizer, KeysFileAuthorizer } from '../coordinator/key-authorizers.js';
+import type { PublishAuthorizer, PublishDecision, PublishRequest } from '../coordinator/authorizer.js';
+import { Logger, silentLogger } from '../log/logger.js';
+import { SharedIpCounts } from '../server/ip-limiter.js';
+import { StreamServer } from '../server/stream-server.js';
+import type { PublishObserver } from '../server/stream-server.js';
+import type { MainCommand, MainRequest, RelayMessage, WorkerEvent, WorkerRequest } from './messages.js';
+import { PendingRequests, answer } from './rpc.js';
+import { ThreadRelays } from './relays.js';
+import { workerState } from './state.js';
+
+/** What the main thread gives each worker. */
+export interface WorkerData {
+  /** This thread's number, 1 … WORKERS. */
+  readonly thread: number;
+  /** The settings' text (settingsTextOf), with the ports the main thread resolved. */
+  readonly settings: Partial<Record<SettingName, string>>;
+  readonly ipCounts: SharedArrayBuffer;
+  /** Test-only (WS_STREAM_SERVER_TEST_HOOKS=1): a private port per worker, and a way to crash it. */
+  readonly testHooks: boolean;
+  /** This worker's relay port to the main thread (thread 0). */
+  readonly mainPort: MessagePort;
+}
+
+const data = workerData as WorkerData;
+const port = parentPort!;
+const post = (event: WorkerEvent): void => port.postMessage(event);
+const config = loadConfig({ flags: data.settings });
+const logger = new Logger({ requests: config.logRequests, debug: config.logDebug });
+const requests = new PendingRequests();
+
+/** Which keys view a channel, known here; the main thread asks when the keys file changes. */
+const keyChecker: PublishAuthorizer | undefined =
+  config.controlBaseUrl !== '' ? undefined
+  : config.streamKeySecret !== '' ? new HmacKeyAuthorizer(config.streamKeySecret)
+  : config.streamKeysFile !== '' ? new KeysFileAuthorizer(config.streamKeysFile, silentLogger)
+  : undefined;
+
+/** Publishing decisions are the main thread's: one coordinator, and one publisher per channel across threads. */
+const authorizer: PublishAuthorizer = {
+  authorize: (request: PublishRequest) =>
+    requests.request<PublishDecision>((id) => post({ type: 'request', id, request: { kind: 'authorize', ...request } satisfies MainRequest })),
+  isReceiverKeyValid: keyChecker?.isReceiverKeyValid?.bind(keyChecker),
+  isPlayKey: keyChecker?.isPlayKey?.bind(keyChecker),
+  published: (channel, streamId) => post({ type: 'unpublished', channel, streamId }),
+};
+
+const announcer: PublishObserver = {
+  publishStarted: (channel, publisher) => post({ type: 'published', channel: channel.name, streamId: publisher.streamId }),
+  publishEnded: () => {},
+};
+
+let relays: ThreadRelays | undefined;
+const server = new StreamServer(config, {
+  logger,
+  authorizer,
+  publishObservers: [announcer],
+  thread: {
+    ipCounts: new SharedIpCounts(data.ipCounts),
+    sharedPorts: true,
+    viewerJoined: (channel) => relays!.viewerJoined(channel),
+  },
+});
+relays = new ThreadRelays(server.registry, { self: data.thread });
+
+function connectPeer(thread: number, peer: MessagePort): void {
+  peer.on('message', (message: RelayMessage) => relays!.handle(thread, message));
+  relays!.addPeer(thread, peer);
+}
+connectPeer(0, data.mainPort);
+const peers = new Map<number, MessagePort>([[0, data.mainPort]]);
+
+let closing: Promise<void> | undefined;
+/** Closes every connection (1001), lets go of the ports, and tells the main thread. */
+function shutDown(): Promise<void> {
+  closing ??= (async () => {
+    relays!.close();
+    await server.close();
+    for (const peerPort of peers.values()) peerPort.close();
+    post({ type: 'closed' });
+    port.close();
+  })();
+  return closing;
+}
+
+function handleRequest(request: WorkerRequest): unknown {
+  switch (request.kind) {
+    case 'kill':
+      return server.killPublisher(request.channel, request.streamId);
+    case 'state':
+      return workerState(server);
+    case 'crash':
+      if (!data.testHooks) throw new Error('crash: test hooks are off');
+      setImmediate(() => {
+        throw new Error(`test-only crash of worker ${data.thread}`);
+      });
+      return true;
+  }
+}
+
+port.on('message', (command: MainCommand) => {
+  switch (command.type) {
+    case 'directory':
+      return relays!.setOwner(command.channel, command.owner);
+    case 'peer':
+      peers.set(command.thread, command.port);
+      return connectPeer(command.thread, command.port);
+    case 'peer-gone':
+      peers.get(command.thread)?.close();
+      peers.delete(command.thread);
+      return relays!.removePeer(command.thread);
+    case 'request':
+      return answer(command.id, () => handleRequest(command.request), post);
+    case 'reply':
+      return requests.settle(command);
+    case 'certificate':
+      return server.useCertificate();
+    case 'keys-reloaded':
+      return void (keyChecker as KeysFileAuthorizer | undefined)?.reload?.();
+    case 'shutdown':
+      return void shutDown();
+  }
+});
+
+// A bug in this thread: its clients are closed (they may reconnect, to a healthy thread), the
+// main thread ends its publishers' channels and starts a new worker.
+process.on('uncaughtException', (error) => {
+  logger.error(`Worker ${data.thread} failed: ${error.stack ?? String(error)}`);
+  requests.rejectAll('worker failed');
+  void shutDown().finally(() => process.exit(1));
+});
+
+try {
+  await server.listen();
+  if (data.testHooks) {
+    const testPort = server.listenTestPort();
+    post({ type: 'ready', testPort });
+  } else {
+    post({ type: 'ready' });
+  }
+} catch (error) {
+  logger.error(`Worker ${data.thread} could not start: ${(error as Error).message}`);
+  await server.close();
+  throw error;
+}
