@@ -5,6 +5,7 @@ import { send } from './server/http-response.js';
 import { publicStreams } from './api/snapshot.js';
 import { BridgeManager } from './bridge/index.js';
 import { WorkerCluster } from './cluster/index.js';
+import type { WorkerClusterOptions } from './cluster/index.js';
 import type { Config } from './config/index.js';
 import type { PublishAuthorizer } from './coordinator/authorizer.js';
 import { EdgeRelays } from './edge/index.js';
@@ -54,7 +55,7 @@ export class Application {
     // ConfigError when an output needs ffmpeg and none runs; logs which ffmpeg is used.
     const bridges = await BridgeManager.create(config, logger);
     const publishObservers = [...(options.publishObservers ?? []), ...(bridges === undefined ? [] : [bridges])];
-    if (config.workers > 1) return Application.startCluster(config, logger, publishObservers, bridges);
+    if (config.workers > 1) return Application.startCluster(config, { logger, publishObservers, authorizer: options.authorizer }, bridges);
 
     let server: StreamServer | undefined = undefined;
     const publicList = (app: uWS.TemplatedApp): void => {
@@ -82,8 +83,9 @@ export class Application {
     return new Application(server, undefined, admin, bridges);
   }
 
-  private static async startCluster(config: Config, logger: Logger, observers: StreamServerOptions['publishObservers'] = [], bridges: BridgeManager | undefined): Promise<Application> {
-    const cluster = new WorkerCluster(config, logger, observers);
+  private static async startCluster(config: Config, options: WorkerClusterOptions & { logger: Logger }, bridges: BridgeManager | undefined): Promise<Application> {
+    const cluster = new WorkerCluster(config, options);
+    const { logger } = options;
     try {
       await cluster.start();
     } catch (error) {

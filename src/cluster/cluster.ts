@@ -1,4 +1,7 @@
 import { EventEmitter } from 'node:events';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import uWS from 'uWebSockets.js';
@@ -9,6 +12,7 @@ import type { Config } from '../config/index.js';
 import { createAuthorizer } from '../coordinator/index.js';
 import type { PublishAuthorizer, PublishDecision, StreamController } from '../coordinator/authorizer.js';
 import { KeysFileAuthorizer } from '../coordinator/key-authorizers.js';
+import { silentLogger } from '../log/logger.js';
 import type { Logger } from '../log/logger.js';
 import { SharedIpCounts } from '../server/ip-limiter.js';
 import { describeAddress, listen } from '../server/listen.js';
@@ -20,8 +24,28 @@ import { ThreadRelays } from './relays.js';
 import type { ThreadState } from './state.js';
 import type { WorkerData } from './worker.js';
 
-/** The worker's entry, from src/ (tests run TypeScript) or dist/src/. */
-const WORKER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
+/**
+ * The worker's entry: next to this file in dist/. Under the test runner (TypeScript from src/)
+ * the built one starts far faster than compiling src/ again in every thread: it is used when it
+ * is newer than every source file (`npm test` builds first).
+ */
+function workerEntry(): URL {
+  const here = import.meta.url;
+  if (!here.endsWith('.ts')) return new URL('./worker.js', here);
+  const built = new URL('../../dist/src/cluster/worker.js', here);
+  return builtIsFresh(fileURLToPath(built), fileURLToPath(new URL('..', here))) ? built : new URL('./worker.ts', here);
+}
+
+function builtIsFresh(built: string, sources: string): boolean {
+  let builtAt: number;
+  try {
+    builtAt = statSync(built).mtimeMs;
+  } catch {
+    return false;
+  }
+  const files = readdirSync(sources, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.ts'));
+  return files.every((name) => statSync(join(sources, name)).mtimeMs <= builtAt);
+}
 
 /** Who publishes a channel: the worker thread, and the stream id the authorizer gave. */
 interface Publication {
@@ -40,6 +64,16 @@ interface WorkerHandle {
   ready: boolean;
   testPort?: number;
   closed: boolean;
+}
+
+export interface WorkerClusterOptions {
+  readonly logger?: Logger;
+  /** Decides on publishers for every thread (default: from the config, as a single-thread server). */
+  readonly authorizer?: PublishAuthorizer;
+  /** Told of every stream, relayed to this thread (bridges, recordings). */
+  readonly publishObservers?: readonly PublishObserver[];
+  /** A loopback port per worker and a way to crash one (default: WS_STREAM_SERVER_TEST_HOOKS=1). */
+  readonly testHooks?: boolean;
 }
 
 export interface WorkerClusterEvents {
@@ -73,15 +107,20 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
   httpPort = 0;
   tlsPort: number | undefined;
 
+  private readonly logger: Logger;
+  private readonly observers: readonly PublishObserver[];
+  private readonly testHooks: boolean;
+
   constructor(
     readonly config: Config,
-    private readonly logger: Logger,
-    private readonly observers: readonly PublishObserver[] = [],
-    private readonly testHooks = process.env.WS_STREAM_SERVER_TEST_HOOKS === '1',
+    options: WorkerClusterOptions = {},
   ) {
     super();
+    this.logger = options.logger ?? silentLogger;
+    this.observers = options.publishObservers ?? [];
+    this.testHooks = options.testHooks ?? process.env.WS_STREAM_SERVER_TEST_HOOKS === '1';
     this.settings = settingsTextOf(config);
-    this.authorizer = createAuthorizer(config, logger);
+    this.authorizer = options.authorizer ?? createAuthorizer(config, this.logger);
     this.registry = ChannelRegistry.withMediaCache({
       capacityBytes: Math.floor(config.gopCacheSizeMb * MEBIBYTE),
       gops: config.gopCacheGops,
@@ -97,7 +136,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
       },
     };
     // The bridges want every stream; without them the main thread relays nothing.
-    this.relays = new ThreadRelays(this.registry, { self: 0, followAll: observers.length > 0, observer });
+    this.relays = new ThreadRelays(this.registry, { self: 0, followAll: this.observers.length > 0, observer });
   }
 
   get workerCount(): number {
@@ -146,7 +185,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     const { port1: mainEnd, port2: workerEnd } = new MessageChannel();
     const settings = { ...this.settings, httpPort: String(this.httpPort), ...(this.tlsPort === undefined ? {} : { sslPort: String(this.tlsPort) }) };
     const data: WorkerData = { thread, settings, ipCounts: this.ipCounts, testHooks: this.testHooks, mainPort: workerEnd };
-    const worker = new Worker(WORKER_ENTRY, { workerData: data, transferList: [workerEnd], name: `ws-stream-worker-${thread}` });
+    const worker = new Worker(workerEntry(), { workerData: data, transferList: [workerEnd], name: `ws-stream-worker-${thread}` });
     const handle: WorkerHandle = { thread, worker, relay: mainEnd, requests: new PendingRequests(), ready: false, closed: false };
     this.workers.set(thread, handle);
     mainEnd.on('message', (message: RelayMessage) => this.relays.handle(thread, message));

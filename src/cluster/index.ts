@@ -1,3 +1,4 @@
 export { WorkerCluster } from './cluster.js';
-export type { WorkerClusterEvents } from './cluster.js';
-export type { ThreadState, ThreadChannel } from './state.js';
+export type { WorkerClusterEvents, WorkerClusterOptions } from './cluster.js';
+export { mergeStates, threadState } from './state.js';
+export type { ServerChannel, ServerState, ThreadChannel, ThreadState } from './state.js';

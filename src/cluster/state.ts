@@ -5,12 +5,14 @@ import type { StreamServer } from '../server/stream-server.js';
 
 /** One thread's figures, as plain data the main thread sums (stats API, metrics). */
 export interface ThreadState {
+  /** 0 for a server on one thread, else the worker's number. */
+  readonly thread: number;
   readonly connections: Record<ConnectionKind, number>;
   readonly traffic: Traffic & { skips: number };
   readonly publishesAccepted: number;
   readonly receiversClosedSlow: number;
   readonly refusedUpgrades: ReadonlyArray<readonly [string, number]>;
-  readonly cacheBytes: number;
+  readonly cache: { readonly bytes: number; readonly limitBytes: number; readonly trims: number; readonly trimmedBytes: number };
   readonly queuedBytes: number;
   readonly channels: readonly ThreadChannel[];
 }
@@ -31,10 +33,11 @@ export interface ThreadChannel {
     readonly skips: number;
   }>;
   readonly cacheBytes: number;
+  readonly cacheEnabled: boolean;
   readonly media: unknown;
 }
 
-export function workerState(server: StreamServer): ThreadState {
+export function threadState(server: StreamServer, thread: number): ThreadState {
   const channels: ThreadChannel[] = [];
   let queuedBytes = 0;
   for (const channel of server.registry) {
@@ -63,17 +66,77 @@ export function workerState(server: StreamServer): ThreadState {
           : { ip: publisher.info.ip, streamId: publisher.streamId, startedAt: publisher.startedAt, bytesIn: publisher.bytesIn, chunksIn: publisher.chunksIn },
       receivers,
       cacheBytes: channel.cache.size,
+      cacheEnabled: channel.cache.enabled,
       media: channel.media,
     });
   }
+  const budget = server.registry.budget;
   return {
+    thread,
     connections: server.connectionsByKind(),
     traffic: server.traffic(),
     publishesAccepted: server.counters.publishesAccepted,
     receiversClosedSlow: server.counters.receiversClosedSlow,
     refusedUpgrades: [...server.counters.refusedUpgrades],
-    cacheBytes: server.registry.budget.total,
+    cache: { bytes: budget.total, limitBytes: budget.limitBytes, trims: budget.trims, trimmedBytes: budget.trimmedBytes },
     queuedBytes,
     channels,
   };
+}
+
+/** A channel across threads: its publisher (from its own thread) and every thread's viewers. */
+export interface ServerChannel {
+  readonly name: string;
+  readonly publisher: ThreadChannel['publisher'] & { readonly thread: number } | null;
+  readonly receivers: ReadonlyArray<ThreadChannel['receivers'][number] & { readonly thread: number }>;
+  /** The cache of the publisher's thread (or of any thread while nobody publishes). */
+  readonly cacheBytes: number;
+  readonly cacheEnabled: boolean;
+  readonly media: unknown;
+}
+
+/** The server's figures: every thread's summed, channels merged by name. */
+export interface ServerState extends Omit<ThreadState, 'thread' | 'channels' | 'refusedUpgrades'> {
+  readonly threads: number;
+  readonly refusedUpgrades: ReadonlyMap<string, number>;
+  readonly channels: ReadonlyMap<string, ServerChannel>;
+}
+
+export function mergeStates(states: readonly ThreadState[]): ServerState {
+  const connections: Record<ConnectionKind, number> = { publish: 0, receive: 0, 'receive-clear-cache': 0, probe: 0 };
+  const traffic = { bytesIn: 0, messagesIn: 0, bytesOut: 0, messagesOut: 0, skips: 0 };
+  const cache = { bytes: 0, limitBytes: 0, trims: 0, trimmedBytes: 0 };
+  const refusedUpgrades = new Map<string, number>();
+  const channels = new Map<string, { name: string; publisher: ServerChannel['publisher']; receivers: Array<ServerChannel['receivers'][number]>; any?: ThreadChannel; owner?: ThreadChannel }>();
+  let publishesAccepted = 0;
+  let receiversClosedSlow = 0;
+  let queuedBytes = 0;
+  for (const state of states) {
+    for (const kind of Object.keys(connections) as ConnectionKind[]) connections[kind] += state.connections[kind];
+    for (const name of Object.keys(traffic) as Array<keyof typeof traffic>) traffic[name] += state.traffic[name];
+    cache.bytes += state.cache.bytes;
+    cache.limitBytes += state.cache.limitBytes;
+    cache.trims += state.cache.trims;
+    cache.trimmedBytes += state.cache.trimmedBytes;
+    for (const [code, count] of state.refusedUpgrades) refusedUpgrades.set(code, (refusedUpgrades.get(code) ?? 0) + count);
+    publishesAccepted += state.publishesAccepted;
+    receiversClosedSlow += state.receiversClosedSlow;
+    queuedBytes += state.queuedBytes;
+    for (const channel of state.channels) {
+      let merged = channels.get(channel.name);
+      if (merged === undefined) channels.set(channel.name, (merged = { name: channel.name, publisher: null, receivers: [] }));
+      merged.any ??= channel;
+      if (channel.publisher !== null) {
+        merged.publisher = { ...channel.publisher, thread: state.thread };
+        merged.owner = channel;
+      }
+      for (const receiver of channel.receivers) merged.receivers.push({ ...receiver, thread: state.thread });
+    }
+  }
+  const merged = new Map<string, ServerChannel>();
+  for (const [name, { publisher, receivers, any, owner }] of channels) {
+    const source = owner ?? any!;
+    merged.set(name, { name, publisher, receivers, cacheBytes: source.cacheBytes, cacheEnabled: source.cacheEnabled, media: source.media });
+  }
+  return { threads: states.length, connections, traffic, publishesAccepted, receiversClosedSlow, refusedUpgrades, cache, queuedBytes, channels: merged };
 }

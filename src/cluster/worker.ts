@@ -13,7 +13,7 @@ import type { PublishObserver } from '../server/stream-server.js';
 import type { MainCommand, MainRequest, RelayMessage, WorkerEvent, WorkerRequest } from './messages.js';
 import { PendingRequests, answer } from './rpc.js';
 import { ThreadRelays } from './relays.js';
-import { workerState } from './state.js';
+import { threadState } from './state.js';
 
 /** What the main thread gives each worker. */
 export interface WorkerData {
@@ -56,7 +56,8 @@ const announcer: PublishObserver = {
   publishEnded: () => {},
 };
 
-let relays: ThreadRelays | undefined;
+// The relays need the server's registry, and the server calls the relays: tied up below.
+let relays: ThreadRelays | undefined = undefined;
 const server = new StreamServer(config, {
   logger,
   authorizer,
@@ -64,6 +65,7 @@ const server = new StreamServer(config, {
   thread: {
     ipCounts: new SharedIpCounts(data.ipCounts),
     sharedPorts: true,
+    threads: config.workers,
     viewerJoined: (channel) => relays!.viewerJoined(channel),
   },
 });
@@ -94,7 +96,7 @@ function handleRequest(request: WorkerRequest): unknown {
     case 'kill':
       return server.killPublisher(request.channel, request.streamId);
     case 'state':
-      return workerState(server);
+      return threadState(server, data.thread);
     case 'crash':
       if (!data.testHooks) throw new Error('crash: test hooks are off');
       setImmediate(() => {

@@ -43,6 +43,8 @@ export interface ThreadRole {
   readonly ipCounts: IpCounts;
   /** The main thread took each port exclusively; the threads share them (SO_REUSEPORT). */
   readonly sharedPorts: true;
+  /** How many threads share CACHE_MEMORY_LIMIT_MB: each keeps its share. */
+  readonly threads: number;
   /** A receiver joined a channel here: the channel may be published on another thread. Returns its leave. */
   viewerJoined(channel: Channel): () => void;
 }
@@ -173,7 +175,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       capacityBytes: Math.floor(config.gopCacheSizeMb * MEBIBYTE),
       gops: config.gopCacheGops,
       overflow: config.receiverOverflow,
-      memoryLimitBytes: cacheMemoryLimitBytes(config.cacheMemoryLimitMb),
+      memoryLimitBytes: Math.floor(cacheMemoryLimitBytes(config.cacheMemoryLimitMb) / (options.thread?.threads ?? 1)),
     });
     this.maxMessageBytes = Math.floor(config.maxMessageSizeMb * MEBIBYTE);
     this.receiverBufferBytes = Math.floor(config.maxReceiverBufferMb * MEBIBYTE);
