@@ -1,7 +1,6 @@
 import type uWS from 'uWebSockets.js';
 import type { ChannelRegistry } from './channels/index.js';
 import { AdminServer } from './api/admin-server.js';
-import { send } from './server/http-response.js';
 import { publicStreams } from './api/snapshot.js';
 import { BridgeManager } from './bridge/index.js';
 import { WorkerCluster } from './cluster/index.js';
@@ -9,6 +8,7 @@ import type { WorkerClusterOptions } from './cluster/index.js';
 import type { Config } from './config/index.js';
 import type { PublishAuthorizer } from './coordinator/authorizer.js';
 import { EdgeRelays } from './edge/index.js';
+import { publicRoutes } from './routes.js';
 import type { Logger } from './log/logger.js';
 import { silentLogger } from './log/logger.js';
 import { StreamServer } from './server/stream-server.js';
@@ -58,14 +58,9 @@ export class Application {
     if (config.workers > 1) return Application.startCluster(config, { logger, publishObservers, authorizer: options.authorizer }, bridges);
 
     let server: StreamServer | undefined = undefined;
-    const publicList = (app: uWS.TemplatedApp): void => {
-      app.get('/streams', (res) => {
-        send(res, { status: 200, body: { streams: server === undefined ? [] : publicStreams(server) }, headers: { 'Cache-Control': 'no-store', 'Access-Control-Allow-Origin': '*' } });
-      });
-    };
+    const shared = publicRoutes(config, () => (server === undefined ? [] : publicStreams(server)));
     const routes = (app: uWS.TemplatedApp): void => {
-      if (config.publicStreamList) publicList(app);
-      bridges?.routes(app);
+      shared(app);
       options.routes?.(app);
     };
     // Edge mode: channels not published here are pulled from the origin (src/edge/).

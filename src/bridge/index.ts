@@ -1,6 +1,5 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type uWS from 'uWebSockets.js';
 import type { Channel, Publisher } from '../channels/channel.js';
 import { ConfigError, MEBIBYTE } from '../config/index.js';
 import type { Config } from '../config/index.js';
@@ -12,7 +11,7 @@ import { Bridge } from './bridge.js';
 import type { BridgeOptions, BridgeOutput, BridgeStatus } from './bridge.js';
 import { ffmpegVersion, findFfmpeg } from './ffmpeg.js';
 import type { FfmpegBinary } from './ffmpeg.js';
-import { HlsOutput, hlsRoot, registerHlsRoutes } from './hls.js';
+import { HlsOutput, hlsRoot } from './hls.js';
 import { Recording } from './recorder.js';
 import type { RecordingStatus } from './recorder.js';
 
@@ -127,11 +126,6 @@ export class BridgeManager implements PublishObserver {
       logger.info(`[RECORD] Recording every publishing session to ${dir}`);
     }
     return manager;
-  }
-
-  /** The HLS routes (with BRIDGE_HLS) for every listener of the stream server. */
-  routes(app: uWS.TemplatedApp): void {
-    if (this.config.bridgeHls) registerHlsRoutes(app, this.hlsDir, this.config.idMaxLength);
   }
 
   /** The HLS folder of a channel. */

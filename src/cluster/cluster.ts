@@ -21,7 +21,9 @@ import type { PublishObserver } from '../server/stream-server.js';
 import type { MainCommand, MainRequest, RelayMessage, WorkerEvent, WorkerRequest } from './messages.js';
 import { PendingRequests, answer } from './rpc.js';
 import { ThreadRelays } from './relays.js';
+import { mergeStates } from './state.js';
 import type { ThreadState } from './state.js';
+import type { PublicStream } from '../routes.js';
 import type { WorkerData } from './worker.js';
 
 /**
@@ -248,7 +250,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
       case 'authorize':
         return this.authorize(handle.thread, request);
       case 'streams':
-        return this.state();
+        return this.publicStreams();
     }
   }
 
@@ -327,6 +329,14 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
   async state(): Promise<ThreadState[]> {
     const states = await Promise.allSettled([...this.workers.values()].map((handle) => this.request<ThreadState>(handle, { kind: 'state' })));
     return states.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  }
+
+  /** The public list (`/streams`): live channels, their viewers on every thread. */
+  async publicStreams(): Promise<PublicStream[]> {
+    const state = mergeStates(await this.state());
+    return [...state.channels.values()].flatMap((channel) =>
+      channel.publisher === null ? [] : [{ channel: channel.name, startedAt: new Date(channel.publisher.startedAt).toISOString(), receivers: channel.receivers.length }],
+    );
   }
 
   /** Test hooks: an uncaught exception in worker `thread`. */

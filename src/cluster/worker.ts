@@ -8,6 +8,8 @@ import { HmacKeyAuthorizer, KeysFileAuthorizer } from '../coordinator/key-author
 import type { PublishAuthorizer, PublishDecision, PublishRequest } from '../coordinator/authorizer.js';
 import { Logger, silentLogger } from '../log/logger.js';
 import { SharedIpCounts } from '../server/ip-limiter.js';
+import { publicRoutes } from '../routes.js';
+import type { PublicStream } from '../routes.js';
 import { StreamServer } from '../server/stream-server.js';
 import type { PublishObserver } from '../server/stream-server.js';
 import type { MainCommand, MainRequest, RelayMessage, WorkerEvent, WorkerRequest } from './messages.js';
@@ -62,6 +64,8 @@ const server = new StreamServer(config, {
   logger,
   authorizer,
   publishObservers: [announcer],
+  // The public list spans every thread: the main thread gathers it.
+  routes: publicRoutes(config, () => requests.request<PublicStream[]>((id) => post({ type: 'request', id, request: { kind: 'streams' } }))),
   thread: {
     ipCounts: new SharedIpCounts(data.ipCounts),
     sharedPorts: true,
