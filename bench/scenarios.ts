@@ -302,12 +302,12 @@ function addCounts(into: Record<string, number>, from: Record<string, number>): 
 const PUBLISHER_BATCH = 50;
 
 /** One publisher per channel; a failed connect fails the scenario (its channel would count as lost). */
-async function connectPublishers(ctx: RunContext, spec: StreamSpec, port: number, channelBase: string, runId: number): Promise<Publisher[]> {
+async function connectPublishers(ctx: RunContext, spec: StreamSpec, port: number, channelName: (index: number) => string, runId: number): Promise<Publisher[]> {
   const publishers: Publisher[] = [];
   try {
     for (let i = 0; i < spec.channels; i += PUBLISHER_BATCH) {
       const batch = Array.from({ length: Math.min(PUBLISHER_BATCH, spec.channels - i) }, (_, k) =>
-        Publisher.connect({ transport: spec.transport, tls: spec.tls, host: ctx.host, port, path: `/${channelBase}${i + k}/${ctx.key}/publish`, messageBytes: spec.messageBytes, runId, timeoutMs: 15_000 }),
+        Publisher.connect({ transport: spec.transport, tls: spec.tls, host: ctx.host, port, path: `/${channelName(i + k)}/${ctx.key}/publish`, messageBytes: spec.messageBytes, runId, timeoutMs: 15_000 }),
       );
       const settled = await Promise.allSettled(batch);
       for (const r of settled) if (r.status === 'fulfilled') publishers.push(r.value);
@@ -370,16 +370,15 @@ export async function runStream(ctx: RunContext, spec: StreamSpec): Promise<{ st
   return withServer(ctx, spec.transport, spec.tls, lifetime, async (server, sampler) => {
     const runId = randomInt(1, 2 ** 31);
     // One channel keeps its old name (bench<run>); several are bench<run>-<i>.
-    const channelBase = spec.channels === 1 ? `bench${runId}` : `bench${runId}-`;
-    const channelPath = spec.channels === 1 ? channelBase : `${channelBase}{channel}`;
+    const channelName = (index: number | '{channel}'): string => (spec.channels === 1 ? `bench${runId}` : `bench${runId}-${index}`);
     const rssBeforeKb = sampler.last?.rssKb ?? 0;
     ctx.log(`  connecting ${spec.receivers} receivers${spec.channels > 1 ? ` over ${spec.channels} channels` : ''}`);
-    const conn = await connectReceivers(ctx, { transport: spec.transport, tls: spec.tls, port: server.port, path: `/${channelPath}/${ctx.key}/receive`, channels: spec.channels }, spec.receivers, spec.pausedReceivers, spec.messageBytes, runId);
+    const conn = await connectReceivers(ctx, { transport: spec.transport, tls: spec.tls, port: server.port, path: `/${channelName('{channel}')}/${ctx.key}/receive`, channels: spec.channels }, spec.receivers, spec.pausedReceivers, spec.messageBytes, runId);
     const connected = conn.replies.reduce((s, r) => s + r.ok, 0);
     const failed = conn.replies.reduce((s, r) => s + r.failed, 0);
     ctx.log(`  ${connected} connected (${failed} failed) in ${conn.wallMs.toFixed(0)} ms; publishing${spec.channels > 1 ? ` on ${spec.channels} channels` : ''} for ${ctx.durationS} s`);
 
-    const pubs = await connectPublishers(ctx, spec, server.port, channelBase, runId);
+    const pubs = await connectPublishers(ctx, spec, server.port, channelName, runId);
     // Measurement starts after the warm-up; 'measure' carries a timestamp slightly in the
     // future so it reaches the workers before the first message it covers.
     const warmupMs = ctx.warmupS * 1000;
