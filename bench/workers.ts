@@ -38,7 +38,10 @@ export interface WorkerFigures {
   /** Zero loss in the issue's sense: every receiver connected, nothing lost, reordered or corrupt. */
   lossless: boolean;
   cpuPercent: number;
+  /** Server CPU-seconds over the window (all threads, exited ones included). */
+  cpuSeconds: number;
   busiestPercent: number | null;
+  busiestSeconds: number | null;
   busyThreads: number | null;
   generatorCpuPercent: number | null;
   otherCpuPercent: number | null;
@@ -70,7 +73,9 @@ function figures(r: ScenarioResult): WorkerFigures | null {
     expected: s.loss.expected,
     lossless: s.receiversConnected === s.receiversRequested && s.loss.missing === 0 && s.loss.outOfOrder === 0 && bad === 0,
     cpuPercent: r.server.cpuPercent,
+    cpuSeconds: (r.server.cpuPercent / 100) * (threads?.windowS ?? s.windowS),
     busiestPercent: threads?.busiest?.percent ?? null,
+    busiestSeconds: threads?.busiest?.cpuSeconds ?? null,
     busyThreads: threads?.busyThreads ?? null,
     generatorCpuPercent: r.generatorCpuPercent,
     otherCpuPercent: r.server.otherCpuPercent ?? null,
@@ -118,6 +123,7 @@ export function machineShare(f: WorkerFigures, cores: number): number {
 
 const x = (v: number | null): string => (v === null ? '-' : Number.isFinite(v) ? `x${v.toFixed(2)}` : 'x inf');
 const pct = (v: number | null): string => (v === null ? '-' : v.toFixed(1));
+const sec = (v: number | null): string => (v === null ? '-' : v.toFixed(2));
 
 /** One target per comparison and criterion; repetitions are merged by evaluateTargets. */
 export function workerTargets(comparisons: WorkerComparison[]): TargetResult[] {
@@ -136,13 +142,13 @@ export function workerTargets(comparisons: WorkerComparison[]): TargetResult[] {
       out.push({
         target: `${label}: busiest thread <= ${BUSIEST_RATIO_MAX}x`,
         verdict: verdict(c.busiestRatio <= BUSIEST_RATIO_MAX),
-        detail: `busiest thread ${pct(o.busiestPercent)}% vs ${pct(b.busiestPercent)}% of a core (${x(c.busiestRatio)}, capacity ${c.busiestRatio > 0 ? `x${(1 / c.busiestRatio).toFixed(2)}` : '-'}); ${load}${spread}`,
+        detail: `busiest thread ${sec(o.busiestSeconds)} s = ${pct(o.busiestPercent)}% of a core vs ${sec(b.busiestSeconds)} s = ${pct(b.busiestPercent)}% (${x(c.busiestRatio)}, capacity ${c.busiestRatio > 0 ? `x${(1 / c.busiestRatio).toFixed(2)}` : '-'}); ${load}${spread}`,
       });
     }
     out.push({
       target: `${label}: total server CPU <= ${TOTAL_RATIO_MAX}x`,
       verdict: verdict(c.totalRatio <= TOTAL_RATIO_MAX),
-      detail: `${pct(o.cpuPercent)}% vs ${pct(b.cpuPercent)}% of a core (${x(c.totalRatio)}); ${load}`,
+      detail: `${sec(o.cpuSeconds)} s = ${pct(o.cpuPercent)}% of a core vs ${sec(b.cpuSeconds)} s = ${pct(b.cpuPercent)}% (${x(c.totalRatio)}); ${load}`,
     });
     const p99Target = `${label}: p99 <= WORKERS=${b.workers}'s`;
     if (Number.isFinite(o.p99Ms) && Number.isFinite(b.p99Ms) && o.latencies > 0 && b.latencies > 0) {

@@ -78,7 +78,8 @@ t.test('the issue targets: busiest <= 0.6x, total <= 1.15x, p99 <= baseline, zer
   const pass = workerTargets(compareWorkers([run('a', '1', 40, 38, 10), run('a', '2', 44, 22, 9)]));
   t.equal(pass.length, 4);
   t.same(pass.map((x) => x.verdict), ['PASS', 'PASS', 'PASS', 'PASS']);
-  t.match(find(pass, 'busiest').detail, /22\.0% vs 38\.0% of a core \(x0\.58, capacity x1\.73\)/);
+  t.match(find(pass, 'busiest').detail, /busiest thread 2\.20 s = 22\.0% of a core vs 3\.80 s = 38\.0% \(x0\.58, capacity x1\.73\)/);
+  t.match(find(pass, 'total').detail, /4\.40 s = 44\.0% of a core vs 4\.00 s = 40\.0% \(x1\.10\)/);
   t.match(find(pass, 'busiest').target, /^\(a\) WORKERS=2 vs 1: busiest thread <= 0\.6x$/);
 
   const miss = workerTargets(compareWorkers([run('mid', '1', 40, 38, 10), run('mid', '2', 47, 24, 10.5, { missing: 3 })]));
