@@ -8,8 +8,15 @@ export interface ConnectCommand {
   transport: Transport;
   host: string;
   port: number;
-  /** WebSocket path, e.g. /chan/key/receive (ignored for tcp). */
+  /**
+   * WebSocket path, e.g. /chan/key/receive (ignored for tcp). With `channels`, `{channel}` in
+   * it is replaced by the receiver's channel index: global receiver index modulo `channels`.
+   */
   path: string;
+  /** Number of channels the receivers are spread over (default 1). */
+  channels?: number;
+  /** wss: connect with TLS. */
+  tls?: boolean;
   count: number;
   /** Global index of this worker's first receiver (spreads source addresses). */
   indexBase: number;
@@ -33,6 +40,8 @@ export interface FinishCommand {
   type: 'finish';
   /** Messages the publisher sent (seq 0..published-1). */
   published: number;
+  /** With several channels: messages each channel's publisher sent, by channel index. */
+  publishedPerChannel?: number[];
   drainTimeoutMs: number;
 }
 
@@ -69,6 +78,8 @@ export interface StatsReply {
   measuredBytes: number;
   /** Sum over reading receivers of messages published but not received in order. */
   missing: number;
+  /** Sum over reading receivers of the messages published on their channel. */
+  expected: number;
   outOfOrder: number;
   bad: { short: number; foreign: number; length: number; corrupt: number };
   /** Reading receivers closed before the drain finished, by close code ('none' = no close frame). */

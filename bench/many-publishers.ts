@@ -44,6 +44,8 @@ export interface ManyPublishersContext {
   cwd: string;
   key: string;
   durationS: number;
+  /** Extra environment of the server under test (e.g. WORKERS). */
+  serverEnv?: Record<string, string>;
   log: (line: string) => void;
 }
 
@@ -77,7 +79,7 @@ export async function runManyPublishers(ctx: ManyPublishersContext, spec: ManyPu
 
 async function runOnce(ctx: ManyPublishersContext, spec: ManyPublishersSpec, command: string, adminPort: number | null, limitMb: number): Promise<ManyPublishersRun> {
   const port = await freePort(ctx.host);
-  const server = await startServer({ command, port, host: ctx.host, cwd: ctx.cwd, lifetimeSeconds: ctx.durationS + 120 + spec.publishers / 20, readyTimeoutMs: 20_000 });
+  const server = await startServer({ command, port, host: ctx.host, cwd: ctx.cwd, env: ctx.serverEnv ?? {}, lifetimeSeconds: ctx.durationS + 120 + spec.publishers / 20, readyTimeoutMs: 20_000 });
   const sampler = new ProcSampler(server.pid, true);
   const publishers: Publisher[] = [];
   try {

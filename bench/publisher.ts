@@ -46,6 +46,8 @@ export interface PublisherOptions {
   messageBytes: number;
   runId: number;
   timeoutMs: number;
+  /** wss: TLS (transport 'ws' only). */
+  tls?: boolean;
 }
 
 const HEARTBEAT_MS = 10_000;
@@ -88,7 +90,7 @@ export class Publisher {
       socket.resume();
       return new Publisher(socket, opts);
     }
-    const { socket, rest } = await openWebSocket({ host: opts.host, port: opts.port, path: opts.path, timeoutMs: opts.timeoutMs });
+    const { socket, rest } = await openWebSocket({ host: opts.host, port: opts.port, path: opts.path, timeoutMs: opts.timeoutMs, tls: opts.tls ?? false });
     const pub = new Publisher(socket, opts);
     pub.listen(rest);
     return pub;

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { ScenarioResult } from './scenarios.js';
+import { compareWorkers, workerTargets } from './workers.js';
 
 /** Other work above this share of a core during a scenario makes its numbers unreliable. */
 export const NOISY_OTHER_CPU_PERCENT = 25;
@@ -80,7 +81,7 @@ function evaluateRep(results: ScenarioResult[]): TargetResult[] {
     out.push({ target, verdict, detail });
   };
 
-  for (const id of ['a', 'b'] as const) {
+  for (const id of ['a', 'a-wss', 'b', 'channels', 'mid'] as const) {
     const z = zeroLoss(by.get(id));
     if (z) add(`(${id}) zero loss`, z.ok ? 'PASS' : 'MISS', z.detail);
   }
@@ -155,9 +156,54 @@ function evaluateRep(results: ScenarioResult[]): TargetResult[] {
 /**
  * Verdicts for the whole run. With repetitions, (c) vs (d) uses the median of the
  * per-repetition ratios (throughput on a shared 2-core box is noisy); every other target
- * must hold in every repetition.
+ * must hold in every repetition. With --server-workers, every target is evaluated per worker
+ * count (named `[WORKERS=n]` where the figures differ) and the worker comparison is added.
  */
 export function evaluateTargets(results: ScenarioResult[]): TargetResult[] {
+  const workerCounts = [...new Set(results.flatMap((r) => (r.serverWorkers === undefined ? [] : [r.serverWorkers])))];
+  let out: TargetResult[];
+  if (workerCounts.length === 0) {
+    out = evaluateGroup(results);
+  } else {
+    // Results that do not depend on the server (TCP twins, g) belong to every group.
+    const groups = workerCounts.map((w) => ({ w, targets: evaluateGroup(results.filter((r) => r.serverWorkers === undefined || r.serverWorkers === w)) }));
+    const names = [...new Set(groups.flatMap((g) => g.targets.map((t) => t.target)))];
+    out = names.flatMap((name) => {
+      const hits = groups.flatMap((g) => g.targets.filter((t) => t.target === name).map((t) => ({ w: g.w, t })));
+      const same = hits.length === groups.length && hits.every((h) => h.t.detail === hits[0]!.t.detail && h.t.verdict === hits[0]!.t.verdict);
+      return same ? [hits[0]!.t] : hits.map((h) => ({ ...h.t, target: `${name} [WORKERS=${h.w}]` }));
+    });
+    out.push(...mergeReps(results, (list) => workerTargets(compareWorkers(list))));
+  }
+  const noisy = results.filter((r) => (r.server?.otherCpuPercent ?? 0) > NOISY_OTHER_CPU_PERCENT).map((r) => `${r.id}#${r.rep}`);
+  for (const t of out) {
+    if (t.verdict === 'MISS') t.detail += `; ${PROFILE_HINT}`;
+    const ids = /^\(([a-z-]+)\)/.exec(t.target)?.[1];
+    const hit = [...new Set(noisy.filter((n) => ids !== undefined && (n.startsWith(`${ids}#`) || (ids === 'c' && n.startsWith('d#')) || (ids === 'f' && n.startsWith('a#')))))];
+    if (hit.length > 0) t.detail += ` [machine busy with other work during ${hit.join(', ')}: unreliable]`;
+  }
+  return out;
+}
+
+/**
+ * Evaluates `evaluate` on each repetition's results and merges same-named targets: a MISS in
+ * any repetition is a MISS; the details of several repetitions are joined.
+ */
+function mergeReps(results: ScenarioResult[], evaluate: (list: ScenarioResult[]) => TargetResult[]): TargetResult[] {
+  const reps = [...new Set(results.map((r) => r.rep))].sort((a, b) => a - b);
+  const perRep = reps.map((rep) => evaluate(results.filter((r) => r.rep === rep)));
+  const names = [...new Set(perRep.flat().map((t) => t.target))];
+  return names.map((target) => {
+    const hits = perRep.map((list, i) => ({ rep: reps[i]!, t: list.find((t) => t.target === target) })).filter((x) => x.t);
+    const verdicts = hits.map((h) => h.t!.verdict);
+    const verdict: Verdict = verdicts.includes('MISS') ? 'MISS' : verdicts.includes('PASS') ? 'PASS' : (verdicts[0] ?? 'N/A');
+    const detail = hits.length === 1 ? hits[0]!.t!.detail : hits.map((h) => `#${h.rep}: ${h.t!.detail}`).join(' | ');
+    return { target, verdict, detail };
+  });
+}
+
+/** The targets of one set of results (one server configuration), over all repetitions. */
+function evaluateGroup(results: ScenarioResult[]): TargetResult[] {
   const reps = [...new Set(results.map((r) => r.rep))].sort((a, b) => a - b);
   const out: TargetResult[] = [];
 
@@ -180,27 +226,12 @@ export function evaluateTargets(results: ScenarioResult[]): TargetResult[] {
     out.push({ target: '(c) saturate >= 95% of plain-TCP (d), same run', verdict: 'N/A', detail: 'needs both c and d in the same run' });
   }
 
-  const perRep = reps.map((rep) => evaluateRep(results.filter((r) => r.rep === rep)));
-  const names = [...new Set(perRep.flat().map((t) => t.target))];
-  for (const target of names) {
-    const hits = perRep.map((list, i) => ({ rep: reps[i]!, t: list.find((t) => t.target === target) })).filter((x) => x.t);
-    const verdicts = hits.map((h) => h.t!.verdict);
-    const verdict: Verdict = verdicts.includes('MISS') ? 'MISS' : verdicts.includes('PASS') ? 'PASS' : (verdicts[0] ?? 'N/A');
-    const detail = hits.length === 1 ? hits[0]!.t!.detail : hits.map((h) => `#${h.rep}: ${h.t!.detail}`).join(' | ');
-    out.push({ target, verdict, detail });
-  }
+  out.push(...mergeReps(results, evaluateRep));
   // The same scenario's spread across repetitions is the noise floor any p99 comparison lives with.
   const aP99 = results.filter((r) => r.id === 'a' && r.stream).map((r) => r.stream!.latencyMs.p99);
   const fTarget = out.find((t) => t.target.startsWith('(f) p99'));
   if (fTarget && aP99.length > 1) {
     fTarget.detail += `; noise floor: (a) alone ranged ${Math.min(...aP99).toFixed(1)}..${Math.max(...aP99).toFixed(1)} ms (x${(Math.max(...aP99) / Math.min(...aP99)).toFixed(2)}) across repetitions`;
-  }
-  const noisy = results.filter((r) => (r.server?.otherCpuPercent ?? 0) > NOISY_OTHER_CPU_PERCENT).map((r) => `${r.id}#${r.rep}`);
-  for (const t of out) {
-    if (t.verdict === 'MISS') t.detail += `; ${PROFILE_HINT}`;
-    const ids = /^\(([a-z-]+)\)/.exec(t.target)?.[1];
-    const hit = noisy.filter((n) => ids !== undefined && (n.startsWith(`${ids}#`) || (ids === 'c' && n.startsWith('d#')) || (ids === 'f' && n.startsWith('a#'))));
-    if (hit.length > 0) t.detail += ` [machine busy with other work during ${hit.join(', ')}: unreliable]`;
   }
   return out;
 }
@@ -208,10 +239,10 @@ export function evaluateTargets(results: ScenarioResult[]): TargetResult[] {
 const f1 = (x: number | null | undefined, digits = 1): string => (x === null || x === undefined || Number.isNaN(x) ? '-' : x.toFixed(digits));
 
 export function formatTable(results: ScenarioResult[]): string {
-  const header = ['scen', 'rcv ok/asked', 'connect s', 'deliv Mbit/s', 'per-rcv', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'loss', 'srv CPU%', 'srv s/GB', 'srv peak MiB', 'gen CPU%', 'other CPU%'];
+  const header = ['scen', 'rcv ok/asked', 'connect s', 'deliv Mbit/s', 'per-rcv', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'loss', 'srv CPU%', 'top thr%', 'srv s/GB', 'srv peak MiB', 'gen CPU%', 'other CPU%'];
   const repeated = results.some((r) => r.rep > 1);
   const rows: string[][] = [];
-  const name = (r: ScenarioResult): string => `${r.id}${r.transport === 'tcp' && !r.id.endsWith('-tcp') ? ' (tcp)' : ''}${repeated ? ` #${r.rep}` : ''}`;
+  const name = (r: ScenarioResult): string => `${r.id}${r.transport === 'tcp' && !r.id.endsWith('-tcp') ? ' (tcp)' : ''}${r.serverWorkers === undefined ? '' : ` W=${r.serverWorkers}`}${repeated ? ` #${r.rep}` : ''}`;
   for (const r of results) {
     const s = r.stream;
     if (s) {
@@ -227,19 +258,20 @@ export function formatTable(results: ScenarioResult[]): string {
         f1(s.latencyMs.max, 1),
         `${s.loss.missing}${s.loss.outOfOrder ? ` +${s.loss.outOfOrder}ooo` : ''} (${(s.loss.ratio * 100).toFixed(2)}%)`,
         f1(r.server?.cpuPercent, 0),
+        f1(r.server?.threads?.busiest?.percent, 0),
         f1(cpuSecondsPerGB(r), 2),
         f1(r.server?.peakRssMb, 1),
         f1(r.generatorCpuPercent, 0),
         f1(r.server?.otherCpuPercent, 0),
       ]);
     } else if (r.idle) {
-      rows.push([name(r), `${r.idle.receiversConnected}/${r.idle.receiversConnected + r.idle.connectFailed}`, f1(r.idle.connectMs / 1000, 2), '-', '-', '-', '-', '-', '-', `${f1(r.idle.rssPerReceiverKb, 2)} KiB/rcv`, f1(r.server?.cpuPercent, 0), '-', f1(r.server?.peakRssMb, 1), f1(r.generatorCpuPercent, 0), '-']);
+      rows.push([name(r), `${r.idle.receiversConnected}/${r.idle.receiversConnected + r.idle.connectFailed}`, f1(r.idle.connectMs / 1000, 2), '-', '-', '-', '-', '-', '-', `${f1(r.idle.rssPerReceiverKb, 2)} KiB/rcv`, f1(r.server?.cpuPercent, 0), '-', '-', f1(r.server?.peakRssMb, 1), f1(r.generatorCpuPercent, 0), '-']);
     } else if (r.scale) {
       rows.push([name(r), `best ${r.scale.best ?? 'none'}`, ...Array<string>(header.length - 2).fill('')]);
     } else if (r.publishers) {
       for (const run of r.publishers) {
         const label = `${name(r)} limit ${run.limitMb === 0 ? 'none' : run.limitMb}`;
-        rows.push([label, `${run.publishersConnected}/${run.publishersAsked} pub`, '-', f1(run.publishedMbps, 0), '-', '-', '-', '-', '-', `cache ${f1(run.cacheMb, 0)} MiB`, f1(run.cpuPercent, 0), '-', f1(run.peakRssMb, 1), '-', '-']);
+        rows.push([label, `${run.publishersConnected}/${run.publishersAsked} pub`, '-', f1(run.publishedMbps, 0), '-', '-', '-', '-', '-', `cache ${f1(run.cacheMb, 0)} MiB`, f1(run.cpuPercent, 0), '-', '-', f1(run.peakRssMb, 1), '-', '-']);
       }
     } else if (r.parse) {
       const worst = Math.max(...r.parse.map((c) => c.extraCorePercent));
@@ -261,7 +293,7 @@ export function formatNotes(results: ScenarioResult[]): string[] {
   const repeated = results.some((r) => r.rep > 1);
   for (const r of results) {
     const s = r.stream;
-    const id = repeated ? `${r.id} #${r.rep}` : r.id;
+    const id = `${r.id}${r.serverWorkers === undefined ? '' : ` W=${r.serverWorkers}`}${repeated ? ` #${r.rep}` : ''}`;
     for (const n of r.notes) notes.push(`(${id}) ${n}`);
     if (r.error) notes.push(`(${id}) error: ${r.error}`);
     for (const run of r.publishers ?? []) {

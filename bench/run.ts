@@ -3,32 +3,44 @@
  * Parses options, runs the selected scenarios one after another against a
  * fresh server each, prints the table and target verdicts (or JSON).
  */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { makeSelfSignedCertificate } from './certificate.js';
 import { formatEdge, runEdgeScenario, type EdgeRunResult } from './edge.js';
 import { WorkerPool } from './pool.js';
 import { evaluateTargets, formatNotes, formatTable, machineInfo } from './report.js';
-import { ALL_SCENARIOS, runScenario, scenarioSpecs, type RunContext, type ScenarioId, type ScenarioResult } from './scenarios.js';
+import { ALL_SCENARIOS, runScenario, scenarioSpecs, usesServer, usesTls, type RunContext, type ScenarioId, type ScenarioResult } from './scenarios.js';
+import { formatWorkers, parseServerWorkers } from './workers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TCP_RELAY = fileURLToPath(new URL('./tcp-baseline.js', import.meta.url));
 
 const USAGE = `Usage: node dist/bench/run.js [options]
 
-  --scenario LIST         comma-separated from a,a-tcp,b,b-tcp,c,d,e,f,g,memory,scale,scale-tcp,edge
-                          (default: all; *-tcp are plain-TCP twins for reference;
+  --scenario LIST         comma-separated from a,a-tcp,a-wss,b,b-tcp,c,d,e,f,g,channels,mid,
+                          memory,scale,scale-tcp,edge
+                          (default: all; *-tcp are plain-TCP twins for reference; a-wss is (a)
+                          over TLS; channels: 300 channels x 1 receiver; mid: 20 channels x 50;
                           edge: origin + two edge servers, see bench/edge.ts)
+  --server-workers LIST   run each scenario that uses our server once per value, side by side,
+                          with WORKERS=<value> in the server's environment (values: auto or an
+                          integer >= 1, e.g. 1,2); the first value is the baseline of the
+                          comparison (busiest thread, total CPU, p99, loss)
   --edge-viewers LIST     viewer counts (over two edges) tried by 'edge' (default 100,1000)
   --duration S            measured seconds per scenario (default 10)
   --warmup S              seconds published before measuring (default 1)
-  --receivers-scale X     multiply the receiver counts of a,b,c,d,f and the publishers of memory,
+  --receivers-scale X     multiply the receiver counts of a,b,c,d,f, the channels of 'channels',
+                          the receivers per channel of 'mid' and the publishers of memory,
                           e.g. 0.1 for a quick run (default 1)
   --scale-steps LIST      receiver counts tried by 'scale' (default 1000,2000,4000,6000)
   --idle-receivers N      receivers for scenario e (default 10000)
   --server-cmd CMD        shell command of the server under test, with {port}
                           (default: our server, see docs/benchmarks.md)
-  --workers N             receiver worker processes (default 2)
+  --workers N             receiver worker processes of the load generator (default 2; the
+                          server's threads are --server-workers)
   --source-addrs N        spread receivers over 127.0.0.1..127.0.0.N (default 4)
   --connect-concurrency N handshakes in flight per worker (default 256)
   --key K                 stream key in the URL (default bench)
@@ -68,6 +80,7 @@ async function main(): Promise<number> {
       'edge-viewers': { type: 'string' },
       'idle-receivers': { type: 'string' },
       'server-cmd': { type: 'string' },
+      'server-workers': { type: 'string' },
       workers: { type: 'string' },
       'source-addrs': { type: 'string' },
       'connect-concurrency': { type: 'string' },
@@ -98,6 +111,7 @@ async function main(): Promise<number> {
   const sourceCount = Math.min(250, Math.floor(positive('source-addrs', values['source-addrs'], 4)));
   const scaleSteps = list(values['scale-steps'] ?? '1000,2000,4000,6000').map((x) => Math.floor(positive('scale-steps', x, 1)));
   const specs = scenarioSpecs(positive('receivers-scale', values['receivers-scale'], 1), scaleSteps, Math.floor(positive('idle-receivers', values['idle-receivers'], 10_000)));
+  const serverWorkers = values['server-workers'] === undefined ? [undefined] : parseServerWorkers(values['server-workers']);
   const maxMinutes = positive('max-minutes', values['max-minutes'], 30);
   const repeat = Math.floor(positive('repeat', values.repeat, 1));
 
@@ -140,22 +154,31 @@ async function main(): Promise<number> {
     sourceAddrs: host === '127.0.0.1' ? Array.from({ length: sourceCount }, (_, i) => `127.0.0.${i + 1}`) : [host],
     connectConcurrency: Math.floor(positive('connect-concurrency', values['connect-concurrency'], 256)),
     quietWaitS: values['quiet-wait'] === undefined ? 60 : Math.max(0, Number(values['quiet-wait']) || 0),
+    serverEnv: {},
+    tls: null,
     log,
   };
+  // wss scenarios: a self-signed certificate made now, removed at the end.
+  const tlsDir = selected.some((id) => usesTls(specs[id as ScenarioId])) ? mkdtempSync(join(tmpdir(), 'ws-bench-tls-')) : null;
 
   const startedAt = new Date();
   const results: ScenarioResult[] = [];
   let edge: EdgeRunResult[] = [];
   try {
-    // Repetitions interleave the whole list, so c and d stay side by side under the same load.
+    if (tlsDir !== null) ctx.tls = await makeSelfSignedCertificate(tlsDir, 'bench');
+    // Repetitions interleave the whole list, so c and d stay side by side under the same load;
+    // worker counts run back to back per scenario, so they compare under the same conditions.
     for (let rep = 1; rep <= repeat; rep++) {
       for (const id of selected) {
         const spec = specs[id as ScenarioId];
-        log(`[${id}${repeat > 1 ? ` #${rep}` : ''}] ${spec.title}`);
-        const r = await runScenario(ctx, spec);
-        r.rep = rep;
-        if (r.error) log(`  error: ${r.error}`);
-        results.push(r);
+        for (const workers of usesServer(spec) ? serverWorkers : [undefined]) {
+          log(`[${id}${workers === undefined ? '' : ` WORKERS=${workers}`}${repeat > 1 ? ` #${rep}` : ''}] ${spec.title}`);
+          const r = await runScenario({ ...ctx, serverEnv: workers === undefined ? {} : { WORKERS: workers } }, spec);
+          r.rep = rep;
+          if (workers !== undefined) r.serverWorkers = workers;
+          if (r.error) log(`  error: ${r.error}`);
+          results.push(r);
+        }
       }
       if (withEdge) {
         log(`[edge${repeat > 1 ? ` #${rep}` : ''}] origin + two edges, viewers ${edgeViewers.join(', ')}`);
@@ -164,13 +187,14 @@ async function main(): Promise<number> {
     }
   } finally {
     await pool.close();
+    if (tlsDir !== null) rmSync(tlsDir, { recursive: true, force: true });
   }
 
   const targets = evaluateTargets(results);
   const doc = {
     date: startedAt.toISOString(),
     machine,
-    options: { scenarios: selected, repeat, durationS: ctx.durationS, warmupS: ctx.warmupS, workers: pool.size, verify: ctx.verify, sourceAddrs: ctx.sourceAddrs.length, serverCommand, tcpCommand },
+    options: { scenarios: selected, serverWorkers: serverWorkers.filter((w) => w !== undefined), repeat, durationS: ctx.durationS, warmupS: ctx.warmupS, workers: pool.size, verify: ctx.verify, sourceAddrs: ctx.sourceAddrs.length, serverCommand, tcpCommand },
     results,
     targets,
     edge,
@@ -186,6 +210,7 @@ async function main(): Promise<number> {
       '',
       formatTable(results),
       '',
+      ...formatWorkers(results, machine.cpus),
       'Targets:',
       ...targets.map((t) => `  [${t.verdict}] ${t.target}: ${t.detail}`),
       '',

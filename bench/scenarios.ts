@@ -2,7 +2,9 @@
  * Scenario definitions and the code that runs one: start the server under
  * test, connect receivers in the workers, publish, collect, tear down.
  * Every phase has a time bound; each scenario gets a fresh server process and
- * a fresh channel so no state (or cached chunk) leaks between scenarios.
+ * fresh channels so no state (or cached chunk) leaks between scenarios.
+ * A stream scenario has one or more channels, each with its own paced
+ * publisher (in this process) and its share of the receivers (in the workers).
  */
 import { randomInt } from 'node:crypto';
 import { Histogram } from './histogram.js';
@@ -12,17 +14,26 @@ import type { ManyPublishersRun, ManyPublishersSpec } from './many-publishers.js
 import { measureParseCost } from './parse-cost.js';
 import type { ParseCostCase } from './parse-cost.js';
 import type { WorkerPool } from './pool.js';
-import { cpuPercent, machineBusySeconds, ProcSampler } from './proc-sampler.js';
+import type { CertificateFiles } from './certificate.js';
+import { cpuPercent, machineBusySeconds, ProcSampler, sampleThreads, threadUsage, type ThreadUsage } from './proc-sampler.js';
 import { Publisher, type Pace, type PublishResult } from './publisher.js';
 import { freePort, sleep, startServer, type ServerHandle } from './server-process.js';
 
-/** `*-tcp` are plain-TCP twins of a, b and scale: the machine's own ceiling for their latencies. */
-export type ScenarioId = 'a' | 'a-tcp' | 'b' | 'b-tcp' | 'c' | 'd' | 'e' | 'f' | 'g' | 'memory' | 'scale' | 'scale-tcp';
-export const ALL_SCENARIOS: ScenarioId[] = ['a', 'a-tcp', 'b', 'b-tcp', 'c', 'd', 'e', 'f', 'g', 'memory', 'scale', 'scale-tcp'];
+/**
+ * `*-tcp` are plain-TCP twins of a, b and scale: the machine's own ceiling for their latencies.
+ * `a-wss` is (a) over TLS; `channels` and `mid` spread the load over many channels.
+ */
+export type ScenarioId = 'a' | 'a-tcp' | 'a-wss' | 'b' | 'b-tcp' | 'c' | 'd' | 'e' | 'f' | 'g' | 'channels' | 'mid' | 'memory' | 'scale' | 'scale-tcp';
+export const ALL_SCENARIOS: ScenarioId[] = ['a', 'a-tcp', 'a-wss', 'b', 'b-tcp', 'c', 'd', 'e', 'f', 'g', 'channels', 'mid', 'memory', 'scale', 'scale-tcp'];
 
 interface StreamSpec {
   kind: 'stream';
   transport: Transport;
+  /** wss: the server listens with TLS only, receivers and publishers connect with TLS. */
+  tls: boolean;
+  /** Channels, each with one publisher; receiver i is on channel i mod channels. */
+  channels: number;
+  /** All receivers, over all channels. */
   receivers: number;
   pace: Pace;
   messageBytes: number;
@@ -49,19 +60,25 @@ const MEMORY_LIMIT_MB = 256;
  */
 export function scenarioSpecs(scale: number, scaleSteps: number[], idleReceivers: number): Record<ScenarioId, ScenarioSpec> {
   const n = (x: number): number => Math.max(1, Math.round(x * scale));
-  const a = { kind: 'stream', receivers: n(200), pace: { kind: 'paced', bitsPerSecond: 4 * MBIT }, messageBytes: 64 * KIB, pausedReceivers: 0 } as const;
-  const b = { kind: 'stream', receivers: n(1000), pace: { kind: 'paced', bitsPerSecond: 2 * MBIT }, messageBytes: 32 * KIB, pausedReceivers: 0 } as const;
+  const one = { kind: 'stream', tls: false, channels: 1 } as const;
+  const a = { ...one, receivers: n(200), pace: { kind: 'paced', bitsPerSecond: 4 * MBIT }, messageBytes: 64 * KIB, pausedReceivers: 0 } as const;
+  const b = { ...one, receivers: n(1000), pace: { kind: 'paced', bitsPerSecond: 2 * MBIT }, messageBytes: 32 * KIB, pausedReceivers: 0 } as const;
+  const twoMbit = { kind: 'stream', transport: 'ws', tls: false, pace: { kind: 'paced', bitsPerSecond: 2 * MBIT }, messageBytes: 32 * KIB, pausedReceivers: 0 } as const;
+  const midPerChannel = n(50);
   const search = { kind: 'scale', steps: scaleSteps, bitsPerSecond: 2 * MBIT, messageBytes: 32 * KIB, p99LimitMs: 50 } as const;
   return {
     a: { id: 'a', title: `${n(200)} receivers x 4 Mbit/s, 64 KiB`, transport: 'ws', ...a },
     'a-tcp': { id: 'a-tcp', title: `plain-TCP twin of (a)`, transport: 'tcp', ...a },
+    'a-wss': { id: 'a-wss', title: `(a) over wss (TLS)`, transport: 'ws', ...a, tls: true },
     b: { id: 'b', title: `${n(1000)} receivers x 2 Mbit/s, 32 KiB`, transport: 'ws', ...b },
     'b-tcp': { id: 'b-tcp', title: `plain-TCP twin of (b)`, transport: 'tcp', ...b },
-    c: { id: 'c', title: `saturate, ${n(50)} receivers, 64 KiB`, kind: 'stream', transport: 'ws', receivers: n(50), pace: { kind: 'saturate', windowBytes: SATURATE_WINDOW }, messageBytes: 64 * KIB, pausedReceivers: 0 },
-    d: { id: 'd', title: `plain-TCP baseline, saturate, ${n(50)} readers, 64 KiB`, kind: 'stream', transport: 'tcp', receivers: n(50), pace: { kind: 'saturate', windowBytes: SATURATE_WINDOW }, messageBytes: 64 * KIB, pausedReceivers: 0 },
+    c: { id: 'c', title: `saturate, ${n(50)} receivers, 64 KiB`, ...one, transport: 'ws', receivers: n(50), pace: { kind: 'saturate', windowBytes: SATURATE_WINDOW }, messageBytes: 64 * KIB, pausedReceivers: 0 },
+    d: { id: 'd', title: `plain-TCP baseline, saturate, ${n(50)} readers, 64 KiB`, ...one, transport: 'tcp', receivers: n(50), pace: { kind: 'saturate', windowBytes: SATURATE_WINDOW }, messageBytes: 64 * KIB, pausedReceivers: 0 },
     e: { id: 'e', title: `${idleReceivers} idle receivers (RSS per receiver)`, kind: 'idle', receivers: idleReceivers },
-    f: { id: 'f', title: `(a) with 1 of ${n(200)} receivers paused`, kind: 'stream', transport: 'ws', receivers: n(200), pace: { kind: 'paced', bitsPerSecond: 4 * MBIT }, messageBytes: 64 * KIB, pausedReceivers: 1 },
+    f: { id: 'f', title: `(a) with 1 of ${n(200)} receivers paused`, ...one, transport: 'ws', receivers: n(200), pace: { kind: 'paced', bitsPerSecond: 4 * MBIT }, messageBytes: 64 * KIB, pausedReceivers: 1 },
     g: { id: 'g', title: 'GOP-cache parsing cost: WebM and FLV at 4 and 20 Mbit/s vs opaque', kind: 'parse' },
+    channels: { id: 'channels', title: `${n(300)} channels x 2 Mbit/s, 32 KiB, 1 publisher + 1 receiver each`, ...twoMbit, channels: n(300), receivers: n(300) },
+    mid: { id: 'mid', title: `20 channels x ${midPerChannel} receivers x 2 Mbit/s, 32 KiB`, ...twoMbit, channels: 20, receivers: 20 * midPerChannel },
     memory: {
       id: 'memory',
       title: `${n(300)} opaque publishers x 2 Mbit/s, no receivers: CACHE_MEMORY_LIMIT_MB 0 vs ${MEMORY_LIMIT_MB}`,
@@ -74,6 +91,18 @@ export function scenarioSpecs(scale: number, scaleSteps: number[], idleReceivers
     scale: { id: 'scale', title: 'largest receiver count at 2 Mbit/s, 32 KiB with zero loss and p99 < 50 ms', transport: 'ws', ...search },
     'scale-tcp': { id: 'scale-tcp', title: 'plain-TCP twin of the scale search', transport: 'tcp', ...search },
   };
+}
+
+/** Scenarios whose figures depend on the WebSocket server under test (not the TCP relay, not g). */
+export function usesServer(spec: ScenarioSpec): boolean {
+  if (spec.kind === 'parse') return false;
+  if (spec.kind === 'stream' || spec.kind === 'scale') return spec.transport === 'ws';
+  return true;
+}
+
+/** Scenarios that need the TLS certificate. */
+export function usesTls(spec: ScenarioSpec): boolean {
+  return spec.kind === 'stream' && spec.tls;
 }
 
 export interface RunContext {
@@ -92,6 +121,10 @@ export interface RunContext {
   connectConcurrency: number;
   /** Longest wait, before each scenario, for the machine to be quiet (busy < 25% of a core). */
   quietWaitS: number;
+  /** Extra environment of the WebSocket server under test (e.g. WORKERS). */
+  serverEnv: Record<string, string>;
+  /** Certificate for the wss scenarios (made at bench start; null when none runs). */
+  tls: CertificateFiles | null;
   log: (line: string) => void;
 }
 
@@ -146,6 +179,8 @@ export interface StreamResult {
 
 export interface ServerUsage {
   cpuPercent: number;
+  /** Per-thread CPU of the server over the measurement window (stream scenarios). */
+  threads?: ThreadUsage;
   /** CPU used by everything else on the machine (not server, not generator) in the window. */
   otherCpuPercent?: number;
   peakRssMb: number;
@@ -157,6 +192,8 @@ export interface ScenarioResult {
   id: ScenarioId;
   /** Repetition (1-based) when the run repeats the scenario list. */
   rep: number;
+  /** WORKERS given to the server (--server-workers: an integer or 'auto'); absent when not set. */
+  serverWorkers?: string;
   title: string;
   kind: ScenarioSpec['kind'];
   transport: Transport | null;
@@ -178,10 +215,24 @@ export function split(total: number, parts: number): number[] {
 
 const mb = (kb: number): number => kb / 1024;
 
-async function withServer<T>(ctx: RunContext, transport: Transport, lifetimeS: number, body: (server: ServerHandle, sampler: ProcSampler) => Promise<T>): Promise<T> {
+/**
+ * The server command and environment of a run. wss: the command's {port} becomes 0 (plain
+ * listener off) and the TLS listener gets the port through SSL_PORT, with SSL_CERT/SSL_KEY.
+ */
+export function serverLaunch(ctx: Pick<RunContext, 'serverCommand' | 'tcpCommand' | 'serverEnv' | 'tls'>, transport: Transport, tls: boolean, port: number): { command: string; env: Record<string, string> } {
+  if (transport === 'tcp') return { command: ctx.tcpCommand, env: {} };
+  if (!tls) return { command: ctx.serverCommand, env: { ...ctx.serverEnv } };
+  if (ctx.tls === null) throw new Error('wss scenario without a certificate');
+  return {
+    command: ctx.serverCommand.replaceAll('{port}', '0'),
+    env: { ...ctx.serverEnv, HTTP_PORT: '0', SSL_PORT: String(port), SSL_CERT: ctx.tls.certFile, SSL_KEY: ctx.tls.keyFile },
+  };
+}
+
+async function withServer<T>(ctx: RunContext, transport: Transport, tls: boolean, lifetimeS: number, body: (server: ServerHandle, sampler: ProcSampler) => Promise<T>): Promise<T> {
   const port = await freePort(ctx.host);
   const server = await startServer({
-    command: transport === 'ws' ? ctx.serverCommand : ctx.tcpCommand,
+    ...serverLaunch(ctx, transport, tls, port),
     port,
     host: ctx.host,
     cwd: ctx.cwd,
@@ -200,17 +251,28 @@ async function withServer<T>(ctx: RunContext, transport: Transport, lifetimeS: n
   }
 }
 
-async function connectReceivers(ctx: RunContext, transport: Transport, port: number, path: string, count: number, paused: number, messageBytes: number, runId: number): Promise<{ replies: ConnectedReply[]; wallMs: number }> {
+interface ReceiverTarget {
+  transport: Transport;
+  tls: boolean;
+  port: number;
+  /** May hold `{channel}` (see ConnectCommand). */
+  path: string;
+  channels: number;
+}
+
+async function connectReceivers(ctx: RunContext, target: ReceiverTarget, count: number, paused: number, messageBytes: number, runId: number): Promise<{ replies: ConnectedReply[]; wallMs: number }> {
   const counts = split(count, ctx.pool.size);
   const started = performance.now();
   let base = 0;
   counts.forEach((c, i) => {
     ctx.pool.send(i, {
       type: 'connect',
-      transport,
+      transport: target.transport,
+      tls: target.tls,
       host: ctx.host,
-      port,
-      path,
+      port: target.port,
+      path: target.path,
+      channels: target.channels,
       count: c,
       indexBase: base,
       sourceAddrs: ctx.sourceAddrs,
@@ -236,63 +298,132 @@ function addCounts(into: Record<string, number>, from: Record<string, number>): 
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
 }
 
+/** Publishers connected per batch (many channels: don't open hundreds of handshakes at once). */
+const PUBLISHER_BATCH = 50;
+
+/** One publisher per channel; a failed connect fails the scenario (its channel would count as lost). */
+async function connectPublishers(ctx: RunContext, spec: StreamSpec, port: number, channelName: (index: number) => string, runId: number): Promise<Publisher[]> {
+  const publishers: Publisher[] = [];
+  try {
+    for (let i = 0; i < spec.channels; i += PUBLISHER_BATCH) {
+      const batch = Array.from({ length: Math.min(PUBLISHER_BATCH, spec.channels - i) }, (_, k) =>
+        Publisher.connect({ transport: spec.transport, tls: spec.tls, host: ctx.host, port, path: `/${channelName(i + k)}/${ctx.key}/publish`, messageBytes: spec.messageBytes, runId, timeoutMs: 15_000 }),
+      );
+      const settled = await Promise.allSettled(batch);
+      for (const r of settled) if (r.status === 'fulfilled') publishers.push(r.value);
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed) throw new Error(`publisher connect failed: ${(failed.reason as Error).message}`);
+    }
+    return publishers;
+  } catch (err) {
+    await Promise.all(publishers.map((p) => p.close()));
+    throw err;
+  }
+}
+
+/**
+ * Runs every channel's publisher for durationMs. Paced publishers of several channels start
+ * spread over one send interval, like independent streams, instead of all in the same
+ * millisecond; all stop at the same time.
+ */
+async function publishAll(ctx: RunContext, spec: StreamSpec, publishers: Publisher[], durationMs: number, fromNs: bigint): Promise<PublishResult[]> {
+  const intervalMs = spec.pace.kind === 'paced' ? (spec.messageBytes * 8 * 1000) / spec.pace.bitsPerSecond : 0;
+  return Promise.all(
+    publishers.map(async (pub, i) => {
+      const offsetMs = (i * intervalMs) / publishers.length;
+      if (offsetMs > 0) await sleep(offsetMs);
+      return pub.run(spec.pace, durationMs - offsetMs, fromNs, () => ctx.pool.minProgress());
+    }),
+  );
+}
+
+/** What all publishers of a run sent, as one stream: the measured window spans all of them. */
+export function combinePublished(results: PublishResult[], messageBytes: number): { sent: number; measuredSent: number; windowS: number; mbps: number; lateSends: number; maxBacklogBytes: number; closedByServer: boolean; serverTexts: string[] } {
+  const sent = results.reduce((a, r) => a + r.sent, 0);
+  const measuredSent = results.reduce((a, r) => a + r.measuredSent, 0);
+  const measured = results.filter((r) => r.measuredSent > 0);
+  // Each publisher's messages span first..last send plus one send interval; interleaved
+  // publishers (see publishAll) together send one message every interval / publishers.
+  // Using their own timestamps avoids a +-1 message bias at low message rates.
+  const first = results[0];
+  const intervalS = first && first.sent > 1 ? Number(first.lastSendNs - first.firstSendNs) / 1e9 / (first.sent - 1) : 0;
+  const firstMeasured = measured.reduce((m, r) => (r.firstMeasuredNs < m ? r.firstMeasuredNs : m), measured[0]?.firstMeasuredNs ?? 0n);
+  const lastSend = measured.reduce((m, r) => (r.lastSendNs > m ? r.lastSendNs : m), 0n);
+  const windowS = Math.max(1e-3, Number(lastSend - firstMeasured) / 1e9 + intervalS / Math.max(1, results.length));
+  return {
+    sent,
+    measuredSent,
+    windowS,
+    mbps: (measuredSent * messageBytes * 8) / windowS / 1e6,
+    lateSends: results.reduce((a, r) => a + r.lateSends, 0),
+    maxBacklogBytes: Math.max(0, ...results.map((r) => r.maxBacklogBytes)),
+    closedByServer: results.some((r) => r.closedByServer),
+    serverTexts: results.flatMap((r) => r.serverTexts).slice(0, 20),
+  };
+}
+
+/** Threads kept in a result (busiest first): enough to see how the work was spread. */
+const THREADS_REPORTED = 8;
+
 export async function runStream(ctx: RunContext, spec: StreamSpec): Promise<{ stream: StreamResult; server: ServerUsage; generatorCpuPercent: number }> {
-  const lifetime = ctx.durationS + 120 + spec.receivers / 50;
-  return withServer(ctx, spec.transport, lifetime, async (server, sampler) => {
+  const lifetime = ctx.durationS + 120 + spec.receivers / 50 + spec.channels / 20;
+  return withServer(ctx, spec.transport, spec.tls, lifetime, async (server, sampler) => {
     const runId = randomInt(1, 2 ** 31);
-    const channel = `bench${runId}`;
+    // One channel keeps its old name (bench<run>); several are bench<run>-<i>.
+    const channelName = (index: number | '{channel}'): string => (spec.channels === 1 ? `bench${runId}` : `bench${runId}-${index}`);
     const rssBeforeKb = sampler.last?.rssKb ?? 0;
-    ctx.log(`  connecting ${spec.receivers} receivers`);
-    const conn = await connectReceivers(ctx, spec.transport, server.port, `/${channel}/${ctx.key}/receive`, spec.receivers, spec.pausedReceivers, spec.messageBytes, runId);
+    ctx.log(`  connecting ${spec.receivers} receivers${spec.channels > 1 ? ` over ${spec.channels} channels` : ''}`);
+    const conn = await connectReceivers(ctx, { transport: spec.transport, tls: spec.tls, port: server.port, path: `/${channelName('{channel}')}/${ctx.key}/receive`, channels: spec.channels }, spec.receivers, spec.pausedReceivers, spec.messageBytes, runId);
     const connected = conn.replies.reduce((s, r) => s + r.ok, 0);
     const failed = conn.replies.reduce((s, r) => s + r.failed, 0);
-    ctx.log(`  ${connected} connected (${failed} failed) in ${conn.wallMs.toFixed(0)} ms; publishing for ${ctx.durationS} s`);
+    ctx.log(`  ${connected} connected (${failed} failed) in ${conn.wallMs.toFixed(0)} ms; publishing${spec.channels > 1 ? ` on ${spec.channels} channels` : ''} for ${ctx.durationS} s`);
 
-    const pub = await Publisher.connect({ transport: spec.transport, host: ctx.host, port: server.port, path: `/${channel}/${ctx.key}/publish`, messageBytes: spec.messageBytes, runId, timeoutMs: 15_000 });
+    const pubs = await connectPublishers(ctx, spec, server.port, channelName, runId);
     // Measurement starts after the warm-up; 'measure' carries a timestamp slightly in the
     // future so it reaches the workers before the first message it covers.
     const warmupMs = ctx.warmupS * 1000;
     const fromNs = process.hrtime.bigint() + BigInt(Math.round((warmupMs + 50) * 1e6));
     let s1 = sampler.sample();
+    let t1 = sampleThreads(s1.pids);
     let cpu1 = process.cpuUsage();
     let busy1 = machineBusySeconds();
     const measureTimer = setTimeout(() => {
       ctx.pool.broadcast({ type: 'measure', fromNs: fromNs.toString() });
       setTimeout(() => {
         s1 = sampler.sample();
+        t1 = sampleThreads(s1.pids);
         cpu1 = process.cpuUsage();
         busy1 = machineBusySeconds();
       }, 50);
     }, warmupMs);
-    let published: PublishResult;
+    let results: PublishResult[];
     try {
-      published = await pub.run(spec.pace, (ctx.durationS + ctx.warmupS) * 1000, fromNs, () => ctx.pool.minProgress());
+      results = await publishAll(ctx, spec, pubs, (ctx.durationS + ctx.warmupS) * 1000, fromNs);
     } finally {
       clearTimeout(measureTimer);
     }
     const s2 = sampler.sample();
+    const t2 = sampleThreads(s2.pids);
     const parentCpu = process.cpuUsage(cpu1);
     const busy2 = machineBusySeconds();
-    await pub.flush(5000);
+    await Promise.all(pubs.map((p) => p.flush(5000)));
 
-    ctx.pool.broadcast({ type: 'finish', published: published.sent, drainTimeoutMs: 10_000 });
+    const perChannel = results.map((r) => r.sent);
+    ctx.pool.broadcast({ type: 'finish', published: perChannel[0] ?? 0, ...(spec.channels > 1 ? { publishedPerChannel: perChannel } : {}), drainTimeoutMs: 10_000 });
     const stats = await ctx.pool.all('stats', 20_000);
-    await pub.close();
+    await Promise.all(pubs.map((p) => p.close()));
     ctx.pool.broadcast({ type: 'teardown', waitCloseMs: 3000 });
     const closed = await ctx.pool.all('closed', 10_000);
     const rssEndKb = sampler.sample().rssKb;
 
     const hist = new Histogram();
     for (const s of stats) hist.merge(s.histogram);
-    // The measured messages span first..last measured send plus one send interval; using
-    // their own timestamps avoids a +-1 message bias at low message rates.
-    const sendSpanS = Number(published.lastSendNs - published.firstSendNs) / 1e9;
-    const intervalS = published.sent > 1 ? sendSpanS / (published.sent - 1) : 0;
-    const windowS = Math.max(1e-3, Number(published.lastSendNs - published.firstMeasuredNs) / 1e9 + intervalS);
+    const published = combinePublished(results, spec.messageBytes);
+    const windowS = published.windowS;
     const measuredBytes = stats.reduce((a, s) => a + s.measuredBytes, 0);
     const readers = stats.reduce((a, s) => a + s.receivers, 0);
     const missing = stats.reduce((a, s) => a + s.missing, 0);
-    const expected = published.sent * readers;
+    const expected = stats.reduce((a, s) => a + s.expected, 0);
     const closedEarly: Record<string, number> = {};
     const receiverTexts: Record<string, number> = {};
     const closeCodes: Record<string, number> = {};
@@ -303,7 +434,6 @@ export async function runStream(ctx: RunContext, spec: StreamSpec): Promise<{ st
       for (const k of Object.keys(bad) as Array<keyof typeof bad>) bad[k] += s.bad[k];
     }
     for (const c of closed) addCounts(closeCodes, c.closeCodes);
-    const publishedMbps = (published.measuredSent * spec.messageBytes * 8) / windowS / 1e6;
     const workerCpuUs = stats.reduce((a, s) => a + s.cpuUs, 0);
     const wallS = (s2.atMs - s1.atMs) / 1000;
 
@@ -316,7 +446,7 @@ export async function runStream(ctx: RunContext, spec: StreamSpec): Promise<{ st
       windowS,
       published: {
         messages: published.sent,
-        mbps: publishedMbps,
+        mbps: published.mbps,
         lateSends: published.lateSends,
         maxBacklogBytes: published.maxBacklogBytes,
         closedByServer: published.closedByServer,
@@ -346,21 +476,29 @@ export async function runStream(ctx: RunContext, spec: StreamSpec): Promise<{ st
     const serverCpu = cpuPercent(s1, s2);
     const generatorCpu = wallS > 0 ? (100 * ((parentCpu.user + parentCpu.system + workerCpuUs) / 1e6)) / wallS : 0;
     const machineCpu = wallS > 0 ? (100 * (busy2 - busy1)) / wallS : 0;
+    const threads = threadUsage(t1, t2, wallS);
     return {
       stream,
-      server: { cpuPercent: serverCpu, otherCpuPercent: Math.max(0, machineCpu - serverCpu - generatorCpu), peakRssMb: mb(sampler.peakKb), rssBeforeMb: mb(rssBeforeKb), rssEndMb: mb(rssEndKb) },
+      server: {
+        cpuPercent: serverCpu,
+        threads: { ...threads, threads: threads.threads.slice(0, THREADS_REPORTED) },
+        otherCpuPercent: Math.max(0, machineCpu - serverCpu - generatorCpu),
+        peakRssMb: mb(sampler.peakKb),
+        rssBeforeMb: mb(rssBeforeKb),
+        rssEndMb: mb(rssEndKb),
+      },
       generatorCpuPercent: generatorCpu,
     };
   });
 }
 
 async function runIdle(ctx: RunContext, receivers: number): Promise<Pick<ScenarioResult, 'idle' | 'server' | 'generatorCpuPercent'>> {
-  return withServer(ctx, 'ws', 180 + receivers / 50, async (server, sampler) => {
+  return withServer(ctx, 'ws', false, 180 + receivers / 50, async (server, sampler) => {
     const runId = randomInt(1, 2 ** 31);
     const before = sampler.sample();
     const cpu0 = process.cpuUsage();
     ctx.log(`  connecting ${receivers} idle receivers`);
-    const conn = await connectReceivers(ctx, 'ws', server.port, `/idle${runId}/${ctx.key}/receive`, receivers, 0, 64, runId);
+    const conn = await connectReceivers(ctx, { transport: 'ws', tls: false, port: server.port, path: `/idle${runId}/${ctx.key}/receive`, channels: 1 }, receivers, 0, 64, runId);
     await sleep(2000); // let the server settle (lazy allocations, GC) before reading RSS
     const after = sampler.sample();
     const connected = conn.replies.reduce((s, r) => s + r.ok, 0);
@@ -407,7 +545,7 @@ export async function runScenario(ctx: RunContext, spec: ScenarioSpec): Promise<
         let best: number | null = null;
         for (const receivers of spec.steps) {
           ctx.log(` scale step: ${receivers} receivers`);
-          const r = await runStream(ctx, { kind: 'stream', transport: spec.transport, receivers, pace: { kind: 'paced', bitsPerSecond: spec.bitsPerSecond }, messageBytes: spec.messageBytes, pausedReceivers: 0 });
+          const r = await runStream(ctx, { kind: 'stream', transport: spec.transport, tls: false, channels: 1, receivers, pace: { kind: 'paced', bitsPerSecond: spec.bitsPerSecond }, messageBytes: spec.messageBytes, pausedReceivers: 0 });
           const s = r.stream;
           const why: string[] = [];
           if (s.receiversConnected < receivers) why.push(`${receivers - s.receiversConnected} failed to connect`);

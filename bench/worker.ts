@@ -64,6 +64,8 @@ class Receiver implements FrameHandler {
     private readonly session: Session,
     readonly index: number,
     readonly paused: boolean,
+    /** Channel index (0 with one channel). */
+    readonly channel: number,
   ) {
     this.parser = new FrameParser(this, { maxMessageBytes: Math.max(64 << 20, session.cmd.messageBytes * 2) });
     this.msg = new MessageAssembler(session.template, session.cmd.runId, session.cmd.verify);
@@ -182,13 +184,15 @@ async function connectAll(session: Session): Promise<WorkerReply> {
   let firstError: string | null = null;
   let next = 0;
   const connectOne = async (i: number): Promise<void> => {
-    const r = new Receiver(session, i, paused.has(i));
     const g = cmd.indexBase + i;
+    const channel = g % (cmd.channels ?? 1);
+    const r = new Receiver(session, i, paused.has(i), channel);
     const localAddress = cmd.sourceAddrs[g % cmd.sourceAddrs.length];
+    const path = cmd.path.replaceAll('{channel}', String(channel));
     try {
       const { socket, rest } =
         cmd.transport === 'ws'
-          ? await openWebSocket({ host: cmd.host, port: cmd.port, path: cmd.path, timeoutMs: cmd.timeoutMs, ...(localAddress ? { localAddress } : {}) })
+          ? await openWebSocket({ host: cmd.host, port: cmd.port, path, timeoutMs: cmd.timeoutMs, tls: cmd.tls ?? false, ...(localAddress ? { localAddress } : {}) })
           : await openTcpReader(cmd.host, cmd.port, localAddress, cmd.timeoutMs);
       r.attach(socket, rest);
       session.receivers.push(r);
@@ -226,9 +230,15 @@ function openTcpReader(host: string, port: number, localAddress: string | undefi
   });
 }
 
+/** Messages published on receiver r's channel. */
+function publishedFor(cmd: FinishCommand, r: Receiver): number {
+  return cmd.publishedPerChannel?.[r.channel] ?? cmd.published;
+}
+
 function collectStats(session: Session, cmd: FinishCommand, cpuUs: number, drained: boolean): StatsReply {
   let receivers = 0;
   let missing = 0;
+  let expected = 0;
   let outOfOrder = 0;
   let protocolErrors = 0;
   const closedEarly: Record<string, number> = {};
@@ -236,7 +246,9 @@ function collectStats(session: Session, cmd: FinishCommand, cpuUs: number, drain
     if (r.protocolError) protocolErrors++;
     if (r.paused) continue;
     receivers++;
-    missing += Math.max(0, cmd.published - r.okMessages);
+    const published = publishedFor(cmd, r);
+    expected += published;
+    missing += Math.max(0, published - r.okMessages);
     outOfOrder += r.outOfOrder;
     if (!r.open) {
       const key = r.closeCode === null ? 'none' : String(r.closeCode);
@@ -251,6 +263,7 @@ function collectStats(session: Session, cmd: FinishCommand, cpuUs: number, drain
     measuredMessages: session.measuredMessages,
     measuredBytes: session.measuredBytes,
     missing,
+    expected,
     outOfOrder,
     bad: { ...session.bad },
     closedEarly,
@@ -332,7 +345,7 @@ function main(): void {
           if (!s) throw new Error('finish before connect');
           const cpu = process.cpuUsage(cpuAtMeasure);
           const drained = await waitUntil(
-            () => s.receivers.every((r) => r.paused || !r.open || r.nextSeq >= raw.published),
+            () => s.receivers.every((r) => r.paused || !r.open || r.nextSeq >= publishedFor(raw, r)),
             raw.drainTimeoutMs,
           );
           send(collectStats(s, raw, cpu.user + cpu.system, drained));

@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
+import tls from 'node:tls';
 import { Opcode } from './frame-parser.js';
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -84,6 +85,8 @@ export interface OpenOptions {
   path: string;
   localAddress?: string;
   timeoutMs: number;
+  /** wss: TLS first (the bench's certificate is self-signed, so it is not verified). */
+  tls?: boolean;
 }
 
 export interface OpenSocket {
@@ -96,11 +99,8 @@ export interface OpenSocket {
 export function openWebSocket(opts: OpenOptions): Promise<OpenSocket> {
   return new Promise((resolve, reject) => {
     const key = randomBytes(16).toString('base64');
-    const socket = net.connect({
-      host: opts.host,
-      port: opts.port,
-      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
-    });
+    const target = { host: opts.host, port: opts.port, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) };
+    const socket = opts.tls ? tls.connect({ ...target, rejectUnauthorized: false, servername: 'localhost' }) : net.connect(target);
     socket.setNoDelay(true);
     let head: Buffer = Buffer.alloc(0);
     const timer = setTimeout(() => fail(new Error(`handshake timeout after ${opts.timeoutMs} ms`)), opts.timeoutMs);
@@ -141,7 +141,7 @@ export function openWebSocket(opts: OpenOptions): Promise<OpenSocket> {
     socket.on('data', onData);
     socket.on('error', fail);
     socket.on('close', onClose);
-    socket.on('connect', () => socket.write(upgradeRequest(opts.host, opts.port, opts.path, key)));
+    socket.on(opts.tls ? 'secureConnect' : 'connect', () => socket.write(upgradeRequest(opts.host, opts.port, opts.path, key)));
   });
 }
 

@@ -1,12 +1,15 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import t from 'tap';
+import { makeSelfSignedCertificate } from '../../bench/certificate.js';
 import { acceptFor, openWebSocket, tcpReachable, upgradeRequest } from '../../bench/ws-client.js';
 
 /** A one-shot fake server: answers the upgrade request with whatever `respond` returns. */
-async function fakeServer(respond: (request: string) => Buffer | string): Promise<{ port: number; requests: string[]; close: () => Promise<void> }> {
+async function fakeServer(respond: (request: string) => Buffer | string, secure?: tls.TlsOptions): Promise<{ port: number; requests: string[]; close: () => Promise<void> }> {
   const requests: string[] = [];
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
+  const onConnection = (s: net.Socket): void => {
     sockets.add(s);
     let head = '';
     s.on('data', (c: Buffer) => {
@@ -17,7 +20,8 @@ async function fakeServer(respond: (request: string) => Buffer | string): Promis
       head = '';
     });
     s.on('error', () => undefined);
-  });
+  };
+  const server = secure ? tls.createServer(secure, onConnection) : net.createServer(onConnection);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const addr = server.address();
   return {
@@ -60,6 +64,21 @@ t.test('handshake completes and keeps bytes that follow the 101 head', async (t)
   t.equal(socket.isPaused(), true, 'socket paused until the caller attaches its parser');
   t.match(srv.requests[0], /^GET \/c\/k\/receive /);
   socket.destroy();
+});
+
+t.test('wss: the handshake runs over TLS with a self-signed certificate', async (t) => {
+  const dir = t.testdir({});
+  const { certFile, keyFile } = await makeSelfSignedCertificate(dir, 'bench');
+  const srv = await fakeServer(
+    (req) => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(keyOf(req))}\r\n\r\n`,
+    { cert: readFileSync(certFile), key: readFileSync(keyFile) },
+  );
+  t.teardown(srv.close);
+  const { socket } = await openWebSocket({ host: '127.0.0.1', port: srv.port, path: '/c/k/publish', timeoutMs: 5000, tls: true });
+  t.ok(socket instanceof tls.TLSSocket && socket.encrypted, 'a TLS socket');
+  t.match(srv.requests[0], /^GET \/c\/k\/publish /, 'the upgrade request arrived decrypted');
+  socket.destroy();
+  await t.rejects(openWebSocket({ host: '127.0.0.1', port: srv.port, path: '/', timeoutMs: 5000 }), /./, 'a plain client gets no 101 from a TLS server');
 });
 
 t.test('handshake rejects a refusal and a wrong accept key', async (t) => {
