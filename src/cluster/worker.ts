@@ -86,8 +86,9 @@ let closing: Promise<void> | undefined;
 /** Closes every connection (1001), lets go of the ports, and tells the main thread. */
 function shutDown(): Promise<void> {
   closing ??= (async () => {
-    relays!.close();
+    // Clients first, with 1001 (the relayed streams did not end: their viewers may come back).
     await server.close();
+    relays!.close();
     for (const peerPort of peers.values()) peerPort.close();
     post({ type: 'closed' });
     port.close();

@@ -1,7 +1,8 @@
 // Worker threads (WORKERS > 1): a channel's publisher and its receivers on different threads,
-// chosen through the test hooks' per-worker loopback ports (never the kernel's hashing).
+// chosen through the test hooks' per-worker loopback ports (never the kernel's hashing). Each
+// behaviour of a single-thread server must hold for a receiver on any thread.
 import t from 'tap';
-import { TestClient, patternBytes } from '../helpers/client.js';
+import { HttpRejection, TestClient, patternBytes } from '../helpers/client.js';
 import { startThreaded } from './helpers.js';
 
 t.test('a publisher on one thread reaches receivers on every thread, byte-exact and in order', async (t) => {
@@ -16,5 +17,46 @@ t.test('a publisher on one thread reaches receivers on every thread, byte-exact 
     t.same(Buffer.concat(receiver.binaryMessages), expected, `thread ${index + 1}: byte-exact`);
   }
   await publisher.close();
-  for (const receiver of receivers) t.equal((await receiver.closed).code, 1000, 'the publisher ended: closed like on its own thread');
+  for (const receiver of receivers) t.same(await receiver.closed, { code: 1000, reason: 'Publisher ended' }, 'the publisher ended: closed as on its own thread');
+});
+
+t.test('keys: a wrong key is refused on another thread, live and idle; a second publisher on another thread is refused', async (t) => {
+  const { onThread } = await startThreaded(t, 3);
+  const idleWrong = await TestClient.connect(onThread(2, '/ch/wrong/receive'));
+  const idleRight = await TestClient.connect(onThread(3, '/ch/k/receive'));
+  const publisher = await TestClient.connect(onThread(1, '/ch/k/publish'));
+  t.same(await idleWrong.closed, { code: 1008, reason: 'Invalid streaming key' }, 'an idle receiver with a wrong key is refused when the stream starts elsewhere');
+  t.same(idleWrong.textMessages, ['ERROR: Invalid streaming key'], 'with the ERROR text');
+  const liveWrong = await TestClient.connect(onThread(3, '/ch/wrong/receive'));
+  t.same(await liveWrong.closed, { code: 1008, reason: 'Invalid streaming key' }, 'a live receiver with a wrong key is refused');
+  for (const thread of [2, 3]) {
+    const refused = await TestClient.rejection(onThread(thread, '/ch/k/publish'));
+    t.equal(refused.status, 403, `a second publisher on thread ${thread}: refused`);
+    t.match(refused.body, /Already publishing/);
+  }
+  await publisher.send(patternBytes(5000, 7));
+  await idleRight.until((client) => client.binaryBytes >= 5000, 'the idle receiver with the right key went live');
+  t.same(Buffer.concat(idleRight.binaryMessages), patternBytes(5000, 7));
+});
+
+t.test('a second publisher racing on two threads: exactly one wins', async (t) => {
+  const { onThread } = await startThreaded(t, 2);
+  const attempts = await Promise.allSettled([TestClient.connect(onThread(1, '/race/k/publish')), TestClient.connect(onThread(2, '/race/k/publish'))]);
+  const won = attempts.filter((attempt) => attempt.status === 'fulfilled');
+  const lost = attempts.flatMap((attempt) => (attempt.status === 'rejected' ? [attempt.reason as Error] : []));
+  t.equal(won.length, 1, 'one publisher');
+  t.equal(lost.length, 1, 'one refusal');
+  t.equal((lost[0] as HttpRejection).status, 403);
+});
+
+t.test('MAX_IP_CONCURRENT_CONNECTIONS counts an address across threads', async (t) => {
+  const { onThread } = await startThreaded(t, 3, { maxIpConcurrentConnections: '2' });
+  const first = await TestClient.connect(onThread(1, '/a/k/receive'));
+  const second = await TestClient.connect(onThread(2, '/b/k/receive'));
+  const third = await TestClient.rejection(onThread(3, '/c/k/receive'));
+  t.equal(third.status, 429, 'the third connection, on a third thread, is over the limit');
+  await first.close();
+  const again = await TestClient.connect(onThread(3, '/c/k/receive'));
+  t.pass('a slot freed on thread 1 is free on thread 3');
+  await Promise.all([second.close(), again.close()]);
 });

@@ -1,0 +1,39 @@
+// Worker threads (WORKERS > 1): a channel's publisher and its receivers on different threads,
+// chosen through the test hooks' per-worker loopback ports (never the kernel's hashing). Each
+// behaviour of a single-thread server must hold for a receiver on any thread.
+import t from 'tap';
+import { mergeStates } from '../../src/cluster/index.js';
+import { TestClient, patternBytes } from '../helpers/client.js';
+import { startThreaded } from './helpers.js';
+
+t.test('receive-clear-cache on another thread empties and disables the publisher thread\'s cache', async (t) => {
+  const { app, onThread } = await startThreaded(t, 3);
+  const publisher = await TestClient.connect(onThread(1, '/cc/k/publish'));
+  const witness = await TestClient.connect(onThread(1, '/cc/k/receive'));
+  const sent = [patternBytes(3000, 1), patternBytes(3000, 2)];
+  for (const chunk of sent) await publisher.send(chunk);
+  await witness.until((client) => client.binaryBytes >= 6000, 'published');
+  const clearer = await TestClient.connect(onThread(2, '/cc/k/receive-clear-cache'));
+  await clearer.until((client) => client.binaryBytes >= 6000, 'the clearer got the cache');
+  t.same(Buffer.concat(clearer.binaryMessages), Buffer.concat(sent), 'the clearer gets the cache, as on the publisher\'s thread');
+  // The clear reaches the publisher's thread through the relay: poll the real state.
+  for (;;) {
+    const channel = mergeStates(await app.cluster!.state()).channels.get('cc');
+    if (channel?.cacheEnabled === false) break;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  t.pass('the publisher thread\'s cache is disabled');
+  const later = await TestClient.connect(onThread(3, '/cc/k/receive'));
+  await publisher.send(patternBytes(100, 3));
+  await later.until((client) => client.binaryBytes >= 100, 'a later receiver on a third thread');
+  t.same(Buffer.concat(later.binaryMessages), patternBytes(100, 3), 'gets no cached data, only what comes next');
+});
+
+t.test('probe on another thread: one message, then a normal close', async (t) => {
+  const { onThread } = await startThreaded(t, 2);
+  const publisher = await TestClient.connect(onThread(1, '/p/k/publish'));
+  await publisher.send(patternBytes(2000, 4));
+  const probe = await TestClient.connect(onThread(2, '/p/k/probe'));
+  t.same(await probe.closed, { code: 1000, reason: 'Probe done' });
+  t.same(probe.binaryMessages, [patternBytes(2000, 4)], 'exactly one message: the first chunk of an opaque stream');
+});
