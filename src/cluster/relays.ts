@@ -91,6 +91,14 @@ export class ThreadRelays {
     return () => this.viewerLeft(channel);
   }
 
+  /**
+   * The streams this thread serves to others end now, with `closure` for their viewers there
+   * (a failing worker: its publishers are gone, the other threads are not shutting down).
+   */
+  endServed(closure: Closure): void {
+    for (const channels of this.served.values()) for (const receiver of [...channels.values()]) receiver.close(closure);
+  }
+
   /** Everything relayed here ends (shutdown): nothing more is asked of the other threads. */
   close(): void {
     for (const name of [...this.subscriptions.keys()]) this.unsubscribe(name);

@@ -7,6 +7,7 @@ import type { SettingName } from '../config/index.js';
 import { HmacKeyAuthorizer, KeysFileAuthorizer } from '../coordinator/key-authorizers.js';
 import type { PublishAuthorizer, PublishDecision, PublishRequest } from '../coordinator/authorizer.js';
 import { Logger, silentLogger } from '../log/logger.js';
+import { Closures } from '../protocol/errors.js';
 import { SharedIpCounts } from '../server/ip-limiter.js';
 import { publicRoutes } from '../routes.js';
 import type { PublicStream } from '../routes.js';
@@ -140,6 +141,8 @@ port.on('message', (command: MainCommand) => {
 process.on('uncaughtException', (error) => {
   logger.error(`Worker ${data.thread} failed: ${error.stack ?? String(error)}`);
   requests.rejectAll('worker failed');
+  // For viewers on other threads, its publishers simply ended: the server is not shutting down.
+  relays!.endServed(Closures.PUBLISHER_ENDED);
   void shutDown().finally(() => process.exit(1));
 });
 
