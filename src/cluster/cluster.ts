@@ -17,7 +17,9 @@ import type { Logger } from '../log/logger.js';
 import { SharedIpCounts } from '../server/ip-limiter.js';
 import { describeAddress, listen } from '../server/listen.js';
 import { CertificateWatcher, loadPair } from '../server/tls-certificates.js';
+import { checkListenerSettings } from '../server/stream-server.js';
 import type { PublishObserver } from '../server/stream-server.js';
+import type { TlsFiles } from '../server/tls-certificates.js';
 import type { MainCommand, MainRequest, RelayMessage, WorkerEvent, WorkerRequest } from './messages.js';
 import { PendingRequests, answer } from './rpc.js';
 import { ThreadRelays } from './relays.js';
@@ -112,6 +114,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
   private readonly logger: Logger;
   private readonly observers: readonly PublishObserver[];
   private readonly testHooks: boolean;
+  private readonly tlsFiles: TlsFiles | undefined;
 
   constructor(
     readonly config: Config,
@@ -121,6 +124,8 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     this.logger = options.logger ?? silentLogger;
     this.observers = options.publishObservers ?? [];
     this.testHooks = options.testHooks ?? process.env.WS_STREAM_SERVER_TEST_HOOKS === '1';
+    // Bad TLS files or nothing to listen on: a ConfigError here, not a failing worker.
+    this.tlsFiles = checkListenerSettings(config);
     this.settings = settingsTextOf(config);
     this.authorizer = options.authorizer ?? createAuthorizer(config, this.logger);
     this.registry = ChannelRegistry.withMediaCache({
@@ -178,9 +183,8 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
       uWS.us_listen_socket_close(socket);
       return bound;
     };
-    const tls = this.config.sslCert !== '' && this.config.sslKey !== '';
     if (this.config.httpPort !== 0) this.httpPort = claim(this.config.httpPort, 'HTTP_PORT');
-    if (tls) this.tlsPort = claim(this.config.sslPort, 'SSL_PORT');
+    if (this.tlsFiles !== undefined) this.tlsPort = claim(this.config.sslPort, 'SSL_PORT');
   }
 
   private startWorker(thread: number): Promise<void> {
@@ -207,6 +211,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
         if (event.type === 'ready') {
           handle.ready = true;
           handle.testPort = event.testPort;
+          if (event.testPort !== undefined) this.logger.info(`[TEST] Worker ${thread} also listens on 127.0.0.1:${event.testPort}`);
           resolve();
           this.emit('workerReady', thread);
         } else this.onWorkerEvent(handle, event);
@@ -377,12 +382,11 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
 
   /** The certificate files are the main thread's to watch; a valid new pair goes to every worker. */
   private async watchCertificates(): Promise<void> {
-    const { sslCert, sslKey, sslKeyPassphrase } = this.config;
-    if (sslCert === '' || sslKey === '') return;
-    const files = { certFile: sslCert, keyFile: sslKey, passphrase: sslKeyPassphrase };
+    const files = this.tlsFiles;
+    if (files === undefined) return;
     this.certificates = new CertificateWatcher(files, loadPair(files), this.config.sslCheckReloadSeconds * 1000);
     this.certificates.on('change', (pair) => {
-      this.logger.info(`[HTTPS] Certificate reloaded on every thread: ${pair.fingerprint} (valid to ${pair.validTo})`);
+      this.logger.info(`[HTTPS] Certificate reloaded: ${pair.fingerprint} (valid to ${pair.validTo}), on every thread`);
       this.broadcast({ type: 'certificate' });
       this.emit('certificateReloaded');
     });

@@ -84,6 +84,18 @@ interface SocketData {
 
 type Ws = uWS.WebSocket<SocketData>;
 
+/**
+ * The listeners' settings, checked: the TLS files (if TLS is on), and something to listen on.
+ * Throws ConfigError naming the setting.
+ */
+export function checkListenerSettings(config: Config): TlsFiles | undefined {
+  const files = tlsFilesOf(config);
+  if (config.httpPort === 0 && files === undefined) {
+    throw new ConfigError('HTTP_PORT', 'HTTP_PORT is 0 (plain HTTP off) but TLS is not configured (SSL_CERT, SSL_KEY): nothing to listen on.');
+  }
+  return files;
+}
+
 function tlsFilesOf(config: Config): TlsFiles | undefined {
   const { sslCert, sslKey, sslKeyPassphrase } = config;
   if (sslCert === '' && sslKey === '') return undefined;
@@ -163,10 +175,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   ) {
     super();
     this.logger = options.logger ?? silentLogger;
-    this.tlsFiles = tlsFilesOf(config);
-    if (config.httpPort === 0 && this.tlsFiles === undefined) {
-      throw new ConfigError('HTTP_PORT', 'HTTP_PORT is 0 (plain HTTP off) but TLS is not configured (SSL_CERT, SSL_KEY): nothing to listen on.');
-    }
+    this.tlsFiles = checkListenerSettings(config);
     this.authorizer = options.authorizer ?? createAuthorizer(config, this.logger);
     this.playAccess = createPlayAccess(config, this.authorizer);
     this.thread = options.thread;
@@ -356,7 +365,8 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     this.retiredApps.push(listener.app);
     listener.app = app;
     listener.socket = socket;
-    this.logger.info(`[HTTPS] Certificate reloaded: ${pair.fingerprint} (valid to ${pair.validTo})`);
+    // With worker threads the main thread says it once for all.
+    if (this.thread === undefined) this.logger.info(`[HTTPS] Certificate reloaded: ${pair.fingerprint} (valid to ${pair.validTo})`);
     this.emit('certificateReloaded', pair);
   }
 
