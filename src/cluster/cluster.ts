@@ -142,8 +142,8 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
         for (const each of this.observers) each.publishEnded(channel, publisher);
       },
     };
-    // The bridges want every stream; without them the main thread relays nothing.
-    this.relays = new ThreadRelays(this.registry, { self: 0, followAll: this.observers.length > 0, observer });
+    // The bridges want every stream, whole; without them the main thread relays nothing.
+    this.relays = new ThreadRelays(this.registry, { self: 0, pushed: true, observer });
   }
 
   get workerCount(): number {
@@ -190,7 +190,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
   private startWorker(thread: number): Promise<void> {
     const { port1: mainEnd, port2: workerEnd } = new MessageChannel();
     const settings = { ...this.settings, httpPort: String(this.httpPort), ...(this.tlsPort === undefined ? {} : { sslPort: String(this.tlsPort) }) };
-    const data: WorkerData = { thread, settings, ipCounts: this.ipCounts, testHooks: this.testHooks, mainPort: workerEnd };
+    const data: WorkerData = { thread, settings, ipCounts: this.ipCounts, testHooks: this.testHooks, mainPort: workerEnd, pushToMain: this.observers.length > 0 };
     const worker = new Worker(workerEntry(), { workerData: data, transferList: [workerEnd], name: `ws-stream-worker-${thread}` });
     const handle: WorkerHandle = { thread, worker, relay: mainEnd, requests: new PendingRequests(), ready: false, closed: false };
     this.workers.set(thread, handle);

@@ -47,8 +47,13 @@ export class ThreadRelays {
     private readonly options: {
       /** This thread's number (0: main). */
       readonly self: number;
-      /** Relay every channel that goes live, viewers or not (the main thread, for bridges). */
-      readonly followAll?: boolean;
+      /**
+       * Every stream is pushed to this thread by its owner from its first byte, viewers or not
+       * (the main thread, for the bridges and recordings, which must get the whole stream).
+       */
+      readonly pushed?: boolean;
+      /** The thread every local stream is pushed to from its start (see `pushed`). */
+      readonly pushTo?: number;
       readonly observer?: RelayObserver;
     },
   ) {}
@@ -144,8 +149,9 @@ export class ThreadRelays {
     const current = this.subscriptions.get(name);
     if (current !== undefined && current.owner === owner) return;
     if (owner === undefined || owner === this.options.self || !this.peers.has(owner)) return;
+    if (this.options.pushed === true) return;
     const channel = this.registry.get(name);
-    const wanted = this.options.followAll === true || (channel !== undefined && hasViewers(channel));
+    const wanted = channel !== undefined && hasViewers(channel);
     if (!wanted || (channel?.publisher !== undefined && channel.publisher.relayed !== true)) return;
     if (current !== undefined) this.unsubscribe(name);
     this.subscriptions.set(name, { owner });
@@ -153,7 +159,7 @@ export class ThreadRelays {
   }
 
   private viewerLeft(channel: Channel): void {
-    if (this.options.followAll === true || hasViewers(channel) || !this.subscriptions.has(channel.name)) return;
+    if (this.options.pushed === true || hasViewers(channel) || !this.subscriptions.has(channel.name)) return;
     this.unsubscribe(channel.name);
   }
 
@@ -171,6 +177,11 @@ export class ThreadRelays {
   }
 
   private startRelayed(from: number, name: string, relayed: RelayedPublisher, cacheCleared: boolean): void {
+    if (this.options.pushed === true) {
+      const previous = this.subscriptions.get(name);
+      if (previous !== undefined) this.endRelayed(name, Closures.PUBLISHER_ENDED);
+      this.subscriptions.set(name, { owner: from });
+    }
     const subscription = this.subscriptions.get(name);
     if (subscription === undefined || subscription.owner !== from) return;
     const channel = this.registry.getOrCreate(name);
@@ -205,6 +216,11 @@ export class ThreadRelays {
     this.registry.releaseIfUnused(channel);
     // Viewers that stay (none after an end, but the main thread follows everything) wait for the next owner.
     this.follow(name);
+  }
+
+  /** A stream started here: push it to the thread that follows every stream, from its first byte. */
+  publishStarted(channel: Channel): void {
+    if (this.options.pushTo !== undefined) this.serve(this.options.pushTo, channel.name);
   }
 
   /** Thread `to` wants `name`'s stream: serve it with an internal receiver, or say it is not here. */

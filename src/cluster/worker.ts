@@ -29,6 +29,8 @@ export interface WorkerData {
   readonly testHooks: boolean;
   /** This worker's relay port to the main thread (thread 0). */
   readonly mainPort: MessagePort;
+  /** The main thread's bridges or recordings want every stream, whole. */
+  readonly pushToMain: boolean;
 }
 
 const data = workerData as WorkerData;
@@ -55,7 +57,10 @@ const authorizer: PublishAuthorizer = {
 };
 
 const announcer: PublishObserver = {
-  publishStarted: (channel, publisher) => post({ type: 'published', channel: channel.name, streamId: publisher.streamId }),
+  publishStarted: (channel, publisher) => {
+    post({ type: 'published', channel: channel.name, streamId: publisher.streamId });
+    relays!.publishStarted(channel);
+  },
   publishEnded: () => {},
 };
 
@@ -74,7 +79,7 @@ const server = new StreamServer(config, {
     viewerJoined: (channel) => relays!.viewerJoined(channel),
   },
 });
-relays = new ThreadRelays(server.registry, { self: data.thread });
+relays = new ThreadRelays(server.registry, { self: data.thread, ...(data.pushToMain ? { pushTo: 0 } : {}) });
 
 function connectPeer(thread: number, peer: MessagePort): void {
   peer.on('message', (message: RelayMessage) => relays!.handle(thread, message));

@@ -1,0 +1,59 @@
+// Worker threads with real media: a late joiner on another thread gets what a late joiner on the
+// publisher's thread gets (the same init and GOPs, starting on a keyframe), and the main
+// thread's recording of a stream published on a worker holds every byte.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { TestClient } from '../helpers/client.js';
+import { concat, cut, decode, makeSample, randomChunkSizes, scratchDir } from '../media/helpers.js';
+import { poll } from '../bridge/helpers.js';
+import { startThreaded } from './helpers.js';
+
+t.test('a late joiner on another thread gets the same backlog as one on the publisher\'s thread, from a keyframe', async (t) => {
+  const dir = scratchDir(t);
+  const bytes = await makeSample('flv', { seconds: 4, gop: 25, videoBitrate: '600k' });
+  const { onThread } = await startThreaded(t, 3);
+  const publisher = await TestClient.connect(onThread(1, '/late/k/publish'));
+  const witnesses = await Promise.all([1, 2].map((thread) => TestClient.connect(onThread(thread, '/late/k/receive'))));
+  const chunks = cut(bytes, randomChunkSizes(bytes.length, 5, 32 * 1024));
+  const half = Math.floor(chunks.length / 2);
+  let sent = 0;
+  for (const chunk of chunks.slice(0, half)) {
+    await publisher.send(Buffer.from(chunk));
+    sent += chunk.length;
+  }
+  // Both threads have relayed everything so far: the late joiners see the same moment.
+  for (const witness of witnesses) await witness.until((client) => client.binaryBytes >= sent, 'the first half arrived');
+  const sameThread = await TestClient.connect(onThread(1, '/late/k/receive'));
+  const otherThread = await TestClient.connect(onThread(2, '/late/k/receive'));
+  const thirdThread = await TestClient.connect(onThread(3, '/late/k/receive'));
+  await Promise.all([sameThread, otherThread, thirdThread].map((client) => client.binary(1)));
+  for (const chunk of chunks.slice(half)) await publisher.send(Buffer.from(chunk));
+  await publisher.close();
+  for (const client of [sameThread, otherThread, thirdThread]) t.same(await client.closed, { code: 1000, reason: 'Publisher ended' });
+
+  const reference = concat(sameThread.binaryMessages);
+  t.ok(reference.length < bytes.length, 'the late joiner on the publisher\'s thread did not get the whole stream (a real late join)');
+  t.ok(concat(otherThread.binaryMessages).equals(reference), 'thread 2 (it had a receiver): exactly the same bytes');
+  t.ok(concat(thirdThread.binaryMessages).equals(reference), 'thread 3 (its first receiver of the channel): exactly the same bytes');
+  const decoded = await decode(concat(thirdThread.binaryMessages), dir, 'third.flv');
+  t.same(decoded.errors, [], 'decodes without errors');
+  t.equal(decoded.frames[0]?.key, true, 'starts with a keyframe');
+});
+
+t.test('the recording (main thread) of a stream published on a worker holds exactly the published bytes', async (t) => {
+  const dir = scratchDir(t);
+  const sample = await makeSample('webm-vp8', { seconds: 2, size: '320x180', videoBitrate: '400k' });
+  const { app, onThread } = await startThreaded(t, 2, { recordDir: dir });
+  const publisher = await TestClient.connect(onThread(2, '/rec/k/publish'));
+  for (const chunk of cut(sample, randomChunkSizes(sample.length, 9, 16 * 1024))) await publisher.send(Buffer.from(chunk));
+  await publisher.close();
+  const channelGone = (): boolean => app.registry.get('rec') === undefined;
+  await poll('the relayed stream to end on the main thread', channelGone);
+  const file = await poll('the recording', () => {
+    const files = readdirSync(join(dir, 'rec')).filter((name) => name.endsWith('.webm'));
+    const path = files[0] === undefined ? undefined : join(dir, 'rec', files[0]);
+    return path !== undefined && readFileSync(path).length === sample.length ? path : undefined;
+  });
+  t.ok(readFileSync(file).equals(sample), 'every byte, in order');
+});
