@@ -386,9 +386,12 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     if (files === undefined) return;
     this.certificates = new CertificateWatcher(files, loadPair(files), this.config.sslCheckReloadSeconds * 1000);
     this.certificates.on('change', (pair) => {
-      this.logger.info(`[HTTPS] Certificate reloaded: ${pair.fingerprint} (valid to ${pair.validTo}), on every thread`);
-      this.broadcast({ type: 'certificate' });
-      this.emit('certificateReloaded');
+      void Promise.all([...this.workers.values()].map((handle) => this.request<boolean>(handle, { kind: 'certificate' }).catch(() => false))).then((switched) => {
+        const count = switched.filter(Boolean).length;
+        if (count === switched.length) this.logger.info(`[HTTPS] Certificate reloaded: ${pair.fingerprint} (valid to ${pair.validTo}), on every thread`);
+        else this.logger.error(`[HTTPS] Certificate ${pair.fingerprint} in service on ${count} of ${switched.length} threads (see the errors above)`);
+        this.emit('certificateReloaded');
+      });
     });
     this.certificates.on('invalid', (error) => {
       this.logger.error(`[HTTPS] Certificate not reloaded, the previous one stays in service: ${error.message}`);

@@ -55,8 +55,6 @@ export type MainCommand =
   | { readonly type: 'peer-gone'; readonly thread: number }
   | { readonly type: 'request'; readonly id: number; readonly request: WorkerRequest }
   | { readonly type: 'reply'; readonly id: number; readonly result?: unknown; readonly error?: string }
-  /** The certificate files changed and hold a valid pair: every thread takes it. */
-  | { readonly type: 'certificate' }
   | { readonly type: 'keys-reloaded' }
   | { readonly type: 'shutdown' };
 
@@ -64,5 +62,7 @@ export type MainCommand =
 export type WorkerRequest =
   | { readonly kind: 'kill'; readonly channel: string; readonly streamId: string }
   | { readonly kind: 'state' }
+  /** The certificate files changed and hold a valid pair: take it (answers whether it did). */
+  | { readonly kind: 'certificate' }
   /** Test-only (WORKER_TEST_HOOKS): an uncaught exception in the worker. */
   | { readonly kind: 'crash' };

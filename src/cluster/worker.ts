@@ -108,6 +108,8 @@ function handleRequest(request: WorkerRequest): unknown {
       return server.killPublisher(request.channel, request.streamId);
     case 'state':
       return threadState(server, data.thread);
+    case 'certificate':
+      return server.useCertificate();
     case 'crash':
       if (!data.testHooks) throw new Error('crash: test hooks are off');
       setImmediate(() => {
@@ -132,8 +134,6 @@ port.on('message', (command: MainCommand) => {
       return answer(command.id, () => handleRequest(command.request), post);
     case 'reply':
       return requests.settle(command);
-    case 'certificate':
-      return server.useCertificate();
     case 'keys-reloaded':
       return void (keyChecker as KeysFileAuthorizer | undefined)?.reload?.();
     case 'shutdown':

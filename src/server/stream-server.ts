@@ -157,6 +157,8 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   private readonly receiverBufferBytes: number;
   private readonly tlsFiles: TlsFiles | undefined;
   private certificates: CertificateWatcher | undefined;
+  /** The pair of the last certificate reload (before any: the watcher's first pair). */
+  private servedPair: CertificatePair | undefined;
   private readonly endpoints: Listener[] = [];
   /** Apps replaced by a certificate reload: their open connections keep running on them. */
   private readonly retiredApps: uWS.TemplatedApp[] = [];
@@ -206,7 +208,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
 
   /** The certificate in service, if TLS is on. */
   get certificate(): CertificatePair | undefined {
-    return this.certificates?.pair;
+    return this.servedPair ?? this.certificates?.pair;
   }
 
   get connectionCount(): number {
@@ -307,16 +309,21 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     this.logger.info(`[${scheme.toUpperCase()}] Listening on ${this.config.bindAddress || '*'}:${listener.port}`);
   }
 
-  /** Worker threads: the main thread found a new, valid certificate pair in the files. */
-  useCertificate(): void {
-    if (this.tlsFiles === undefined) return;
+  /**
+   * Worker threads: the main thread found a new, valid certificate pair in the files. Returns
+   * whether this thread now presents it.
+   */
+  useCertificate(): boolean {
+    if (this.tlsFiles === undefined) return false;
     let pair: CertificatePair;
     try {
       pair = loadPair(this.tlsFiles);
     } catch (error) {
-      return this.rejectCertificate(error as Error);
+      this.rejectCertificate(error as Error);
+      return false;
     }
     this.reloadCertificate(pair);
+    return this.servedPair === pair;
   }
 
   /**
@@ -365,6 +372,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     this.retiredApps.push(listener.app);
     listener.app = app;
     listener.socket = socket;
+    this.servedPair = pair;
     // With worker threads the main thread says it once for all.
     if (this.thread === undefined) this.logger.info(`[HTTPS] Certificate reloaded: ${pair.fingerprint} (valid to ${pair.validTo})`);
     this.emit('certificateReloaded', pair);
