@@ -85,6 +85,8 @@ export interface WorkerClusterEvents {
   workerFailed: [thread: number, error: Error | undefined];
   workerReady: [thread: number];
   certificateReloaded: [];
+  /** STREAM_KEYS_FILE was reloaded and every worker has the keys (or the old ones, if the file was bad). */
+  keysReloaded: [];
   certificateRejected: [Error];
 }
 
@@ -159,9 +161,11 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
   async start(): Promise<void> {
     this.claimPorts();
     await this.authorizer.start?.(this);
-    if (this.authorizer instanceof KeysFileAuthorizer) {
-      this.authorizer.events.on('reload', () => this.broadcast({ type: 'keys-reloaded' }));
-    }
+    const keys = this.authorizer instanceof KeysFileAuthorizer ? this.authorizer : undefined;
+    keys?.events.on('reload', () => {
+      const request = { kind: 'keys', text: keys.keysText } as const;
+      void Promise.allSettled([...this.workers.values()].map((handle) => this.request(handle, request))).then(() => this.emit('keysReloaded'));
+    });
     const started = [];
     for (let thread = 1; thread <= this.config.workers; thread++) started.push(this.startWorker(thread));
     await Promise.all(started);
@@ -190,7 +194,8 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
   private startWorker(thread: number): Promise<void> {
     const { port1: mainEnd, port2: workerEnd } = new MessageChannel();
     const settings = { ...this.settings, httpPort: String(this.httpPort), ...(this.tlsPort === undefined ? {} : { sslPort: String(this.tlsPort) }) };
-    const data: WorkerData = { thread, settings, ipCounts: this.ipCounts, testHooks: this.testHooks, mainPort: workerEnd, pushToMain: this.observers.length > 0 };
+    const keysText = this.authorizer instanceof KeysFileAuthorizer ? this.authorizer.keysText : undefined;
+    const data: WorkerData = { thread, settings, ipCounts: this.ipCounts, testHooks: this.testHooks, mainPort: workerEnd, pushToMain: this.observers.length > 0, keysText };
     const worker = new Worker(workerEntry(), { workerData: data, transferList: [workerEnd], name: `ws-stream-worker-${thread}` });
     const handle: WorkerHandle = { thread, worker, relay: mainEnd, requests: new PendingRequests(), ready: false, closed: false };
     this.workers.set(thread, handle);

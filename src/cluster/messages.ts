@@ -55,13 +55,14 @@ export type MainCommand =
   | { readonly type: 'peer-gone'; readonly thread: number }
   | { readonly type: 'request'; readonly id: number; readonly request: WorkerRequest }
   | { readonly type: 'reply'; readonly id: number; readonly result?: unknown; readonly error?: string }
-  | { readonly type: 'keys-reloaded' }
   | { readonly type: 'shutdown' };
 
 /** Main → worker, answered with a `reply`. */
 export type WorkerRequest =
   | { readonly kind: 'kill'; readonly channel: string; readonly streamId: string }
   | { readonly kind: 'state' }
+  /** STREAM_KEYS_FILE was reloaded: its text, to use from now on. */
+  | { readonly kind: 'keys'; readonly text: string }
   /** The certificate files changed and hold a valid pair: take it (answers whether it did). */
   | { readonly kind: 'certificate' }
   /** Test-only (WORKER_TEST_HOOKS): an uncaught exception in the worker. */

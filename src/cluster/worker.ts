@@ -29,6 +29,8 @@ export interface WorkerData {
   readonly testHooks: boolean;
   /** This worker's relay port to the main thread (thread 0). */
   readonly mainPort: MessagePort;
+  /** STREAM_KEYS_FILE's text as the main thread loaded it. */
+  readonly keysText?: string;
   /** The main thread's bridges or recordings want every stream, whole. */
   readonly pushToMain: boolean;
 }
@@ -44,7 +46,7 @@ const requests = new PendingRequests();
 const keyChecker: PublishAuthorizer | undefined =
   config.controlBaseUrl !== '' ? undefined
   : config.streamKeySecret !== '' ? new HmacKeyAuthorizer(config.streamKeySecret)
-  : config.streamKeysFile !== '' ? new KeysFileAuthorizer(config.streamKeysFile, silentLogger)
+  : config.streamKeysFile !== '' ? new KeysFileAuthorizer(config.streamKeysFile, silentLogger, data.keysText)
   : undefined;
 
 /** Publishing decisions are the main thread's: one coordinator, and one publisher per channel across threads. */
@@ -110,6 +112,8 @@ function handleRequest(request: WorkerRequest): unknown {
       return threadState(server, data.thread);
     case 'certificate':
       return server.useCertificate();
+    case 'keys':
+      return (keyChecker as KeysFileAuthorizer).useText(request.text);
     case 'crash':
       if (!data.testHooks) throw new Error('crash: test hooks are off');
       setImmediate(() => {
@@ -134,8 +138,6 @@ port.on('message', (command: MainCommand) => {
       return answer(command.id, () => handleRequest(command.request), post);
     case 'reply':
       return requests.settle(command);
-    case 'keys-reloaded':
-      return void (keyChecker as KeysFileAuthorizer | undefined)?.reload?.();
     case 'shutdown':
       return void shutDown();
   }

@@ -92,13 +92,29 @@ export class KeysFileAuthorizer extends KnownKeyAuthorizer {
   private keys: Map<string, ChannelKeys>;
   private watcher: FSWatcher | undefined;
 
-  /** Reads the file synchronously so that a bad file is a startup error. */
+  /** The text the keys came from (worker threads get it from the main thread, never reading the file themselves). */
+  private text: string;
+
+  /** Reads the file synchronously (unless its `text` is given) so that a bad file is a startup error. */
   constructor(
     readonly path: string,
     private readonly logger: Logger,
+    text?: string,
   ) {
     super();
-    this.keys = parseKeysFile(readFileSync(path, 'utf8'));
+    this.text = text ?? readFileSync(path, 'utf8');
+    this.keys = parseKeysFile(this.text);
+  }
+
+  /** The file's text as last loaded successfully. */
+  get keysText(): string {
+    return this.text;
+  }
+
+  /** Takes keys loaded elsewhere (a worker thread gets the main thread's). Throws on a bad text. */
+  useText(text: string): void {
+    this.keys = parseKeysFile(text);
+    this.text = text;
   }
 
   get channelCount(): number {
@@ -127,7 +143,9 @@ export class KeysFileAuthorizer extends KnownKeyAuthorizer {
   /** Re-reads the file; public so an operator action (or a test) can force it. */
   async reload(): Promise<boolean> {
     try {
-      this.keys = parseKeysFile(await readFile(this.path, 'utf8'));
+      const text = await readFile(this.path, 'utf8');
+      this.keys = parseKeysFile(text);
+      this.text = text;
       this.logger.info(`Reloaded STREAM_KEYS_FILE ${this.path}: ${this.keys.size} channel(s)`);
       return true;
     } catch (error) {
