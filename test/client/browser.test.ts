@@ -46,7 +46,13 @@ async function startStaticServer(t: Test): Promise<string> {
     );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise((resolve) => server.close(resolve)));
+  t.teardown(() => {
+    // close() alone waits for every connection to end, and Chromium keeps connections it opened
+    // ahead of need (no request on them yet) for as long as it lives: drop them all.
+    const closed = new Promise((resolve) => server.close(resolve));
+    server.closeAllConnections();
+    return closed;
+  });
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 }
 
