@@ -1,34 +1,14 @@
-// Real headless Chromium (Debian's /usr/bin/chromium) driven by playwright-core, against the test
+// Real headless Chromium (test/helpers/chromium.ts) driven by playwright-core, against the test
 // page of a real server on 127.0.0.1. Page state is read from the DOM with waitForFunction:
 // no sleeps.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
-import type { Test } from 'tap';
 
-export const CHROMIUM = '/usr/bin/chromium';
-export const chromiumMissing = !existsSync(CHROMIUM);
-export const SKIP_REASON = `browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium)`;
-
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--use-fake-ui-for-media-stream',
-  '--use-fake-device-for-media-stream',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--autoplay-policy=no-user-gesture-required',
-  // Several pages play at once: keep the ones not in front running at full speed.
-  '--disable-background-timer-throttling',
-  '--disable-renderer-backgrounding',
-  '--disable-backgrounding-occluded-windows',
-];
+export { chromiumMissing, launchBrowser, SKIP_REASON } from '../helpers/chromium.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Screenshots go here (git-ignored). */
@@ -37,12 +17,6 @@ export const outputDir = join(root, 'test', 'browser', 'output');
 /** Bundles the page (web/ and what it imports from src/) into dist/web/, as `npm run build` does (esbuild: well under a second). */
 export function ensurePageBuilt(): void {
   execFileSync(process.execPath, [join(root, 'scripts', 'build-web.mjs')], { stdio: 'inherit' });
-}
-
-export async function launchBrowser(t: Test): Promise<Browser> {
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 30_000 });
-  t.teardown(() => browser.close());
-  return browser;
 }
 
 export interface TestPage {
