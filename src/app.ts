@@ -5,7 +5,7 @@ import { send } from './server/http-response.js';
 import { publicStreams } from './api/snapshot.js';
 import { clusterSource, streamServerSource } from './api/source.js';
 import { BridgeManager } from './bridge/index.js';
-import { WorkerCluster, mergeStates, threadState } from './cluster/index.js';
+import { WorkerCluster } from './cluster/index.js';
 import type { WorkerClusterOptions } from './cluster/index.js';
 import type { Config } from './config/index.js';
 import type { PublishAuthorizer } from './coordinator/authorizer.js';
@@ -61,7 +61,7 @@ export class Application {
     let server: StreamServer | undefined = undefined;
     const publicList = (app: uWS.TemplatedApp): void => {
       app.get('/streams', (res) => {
-        send(res, { status: 200, body: { streams: server === undefined ? [] : publicStreams(mergeStates([threadState(server, 0)])) }, headers: { 'Cache-Control': 'no-store', 'Access-Control-Allow-Origin': '*' } });
+        send(res, { status: 200, body: { streams: server === undefined ? [] : publicStreams(server) }, headers: { 'Cache-Control': 'no-store', 'Access-Control-Allow-Origin': '*' } });
       });
     };
     const routes = (app: uWS.TemplatedApp): void => {
