@@ -2,6 +2,7 @@ import type uWS from 'uWebSockets.js';
 import type { ChannelRegistry } from './channels/index.js';
 import { AdminServer } from './api/admin-server.js';
 import { publicStreams } from './api/snapshot.js';
+import { clusterSource, streamServerSource } from './api/source.js';
 import { BridgeManager } from './bridge/index.js';
 import { WorkerCluster } from './cluster/index.js';
 import type { WorkerClusterOptions } from './cluster/index.js';
@@ -68,7 +69,7 @@ export class Application {
     // Edge mode: channels not published here are pulled from the origin (src/edge/).
     const upstream = config.originUrl.length === 0 ? options.upstream : (registry: ChannelRegistry) => new EdgeRelays(registry, config, logger);
     server = new StreamServer(config, { ...options, logger, routes, publishObservers, upstream });
-    const admin = config.adminAddress === null ? undefined : new AdminServer(server, config.adminAddress, config.adminToken, logger);
+    const admin = config.adminAddress === null ? undefined : new AdminServer(streamServerSource(server), config.adminAddress, config.adminToken, logger);
     try {
       await server.listen();
       admin?.listen();
@@ -83,14 +84,19 @@ export class Application {
   private static async startCluster(config: Config, options: WorkerClusterOptions & { logger: Logger }, bridges: BridgeManager | undefined): Promise<Application> {
     const cluster = new WorkerCluster(config, options);
     const { logger } = options;
+    let admin: AdminServer | undefined;
     try {
       await cluster.start();
+      // Made once the workers are up: it counts them from there.
+      admin = config.adminAddress === null ? undefined : new AdminServer(clusterSource(cluster), config.adminAddress, config.adminToken, logger);
+      admin?.listen();
     } catch (error) {
+      admin?.close();
       await cluster.close();
       throw error;
     }
     logger.info(`${config.workers} worker threads serve the connections`);
-    return new Application(undefined, cluster, undefined, bridges);
+    return new Application(undefined, cluster, admin, bridges);
   }
 
   async close(): Promise<void> {

@@ -1,20 +1,18 @@
 import uWS from 'uWebSockets.js';
-import type { Registry } from 'prom-client';
-import type { Publisher } from '../channels/channel.js';
 import { keysMatch } from '../channels/channel.js';
 import type { ListenAddress } from '../config/parsers.js';
 import { ffmpegVersion, findFfmpeg } from '../bridge/ffmpeg.js';
 import { ControlClient } from '../coordinator/index.js';
 import type { Logger } from '../log/logger.js';
-import type { StreamServer } from '../server/stream-server.js';
 import { BodyTooLarge, readBody } from './http.js';
 import { send } from '../server/http-response.js';
 import { closeApp, describeAddress, listen } from '../server/listen.js';
 import type { HttpAnswer } from '../server/http-response.js';
-import { createMetrics } from './metrics.js';
-import { RateTracker } from './rates.js';
+import { ServerMetrics } from './metrics.js';
+import { RateTracker, publisherKey } from './rates.js';
 import { channelDetail, channelSummary, serverSummary } from './snapshot.js';
-import type { FfmpegInfo } from './snapshot.js';
+import type { FfmpegInfo, ViewContext } from './snapshot.js';
+import type { ServerSource } from './source.js';
 
 interface Request {
   params: string[];
@@ -35,31 +33,36 @@ const notFound = (what = 'Not found'): HttpAnswer => ({ status: 404, body: { err
 
 /**
  * The admin listener (ADMIN_ADDRESS): stats API, kill, health checks and Prometheus metrics.
- * It reads the stream server's state and never sits on the streaming path.
+ * It reads the server through a ServerSource (one stream server, or every worker thread's
+ * figures summed) and never sits on the streaming path.
  */
 export class AdminServer {
   private readonly app = uWS.App();
   private readonly routes: Route[];
-  private readonly rates = new RateTracker<Publisher>();
-  private readonly metrics: Registry;
+  private readonly rates = new RateTracker();
+  private readonly metrics: ServerMetrics;
+  private readonly views: ViewContext;
   private listenSocket: uWS.us_listen_socket | undefined;
   private sampler: NodeJS.Timeout | undefined;
+  /** A sampling round is under way (with worker threads, it waits for their answers). */
+  private sampling = false;
   private ffmpeg: Promise<FfmpegInfo | null> | undefined;
   private listeningPort = 0;
 
   constructor(
-    private readonly server: StreamServer,
+    private readonly source: ServerSource,
     private readonly address: ListenAddress,
     private readonly token: string,
     private readonly logger: Logger,
   ) {
-    this.metrics = createMetrics(server);
+    this.metrics = new ServerMetrics(source);
+    this.views = { rates: this.rates, bridgeChannels: source.bridgeChannels, workers: source.workers };
     this.routes = [
       { method: 'GET', pattern: /^\/healthz$/, handle: () => ({ status: 200, body: { status: 'ok' } }) },
       { method: 'GET', pattern: /^\/readyz$/, handle: () => this.readiness() },
-      { method: 'GET', pattern: /^\/metrics$/, handle: async () => ({ status: 200, body: await this.metrics.metrics(), contentType: this.metrics.contentType }) },
-      { method: 'GET', pattern: /^\/api\/v1\/server$/, handle: async () => ({ status: 200, body: serverSummary(this.server, await this.ffmpegInfo()) }) },
-      { method: 'GET', pattern: /^\/api\/v1\/channels$/, handle: () => ({ status: 200, body: { channels: [...this.server.registry].map((channel) => channelSummary(channel, this.rates)) } }) },
+      { method: 'GET', pattern: /^\/metrics$/, handle: async () => ({ status: 200, body: await this.metrics.text(), contentType: this.metrics.contentType }) },
+      { method: 'GET', pattern: /^\/api\/v1\/server$/, handle: () => this.serverInfo() },
+      { method: 'GET', pattern: /^\/api\/v1\/channels$/, handle: () => this.channels() },
       { method: 'GET', pattern: /^\/api\/v1\/channels\/([^/]+)$/, handle: ({ params }) => this.channel(params[0]!) },
       { method: 'POST', pattern: /^\/api\/v1\/channels\/([^/]+)\/kill$/, handle: (request) => this.kill(request) },
     ];
@@ -88,11 +91,23 @@ export class AdminServer {
   }
 
   /** Samples every publisher's byte count; bitrates are computed from these when asked. */
-  sampleRates(time = Date.now()): void {
-    for (const channel of this.server.registry) {
-      const publisher = channel.publisher;
-      if (publisher !== undefined) this.rates.sample(publisher, publisher.bytesIn, time);
-    }
+  private sampleRates(): void {
+    if (this.sampling) return;
+    this.sampling = true;
+    this.source
+      .publisherBytes()
+      .then((publishers) => {
+        const time = Date.now();
+        const live = new Set<string>();
+        for (const { channel, streamId, bytesIn } of publishers) {
+          const key = publisherKey(channel, streamId);
+          live.add(key);
+          this.rates.sample(key, bytesIn, time);
+        }
+        this.rates.retain(live);
+      })
+      .catch((error: unknown) => this.logger.error(`[ADMIN] Sampling the bitrates: ${String(error)}`))
+      .finally(() => (this.sampling = false));
   }
 
   private onRequest(res: uWS.HttpResponse, req: uWS.HttpRequest): void {
@@ -134,9 +149,19 @@ export class AdminServer {
     );
   }
 
-  private channel(name: string): HttpAnswer {
-    const channel = this.server.registry.get(name);
-    return channel === undefined ? notFound(`No channel '${name}'`) : { status: 200, body: channelDetail(channel, this.rates) };
+  private async serverInfo(): Promise<HttpAnswer> {
+    const [state, ffmpeg] = await Promise.all([this.source.state(), this.ffmpegInfo()]);
+    return { status: 200, body: serverSummary(this.source, state, ffmpeg) };
+  }
+
+  private async channels(): Promise<HttpAnswer> {
+    const { channels } = await this.source.state();
+    return { status: 200, body: { channels: [...channels.values()].map((channel) => channelSummary(channel, this.views)) } };
+  }
+
+  private async channel(name: string): Promise<HttpAnswer> {
+    const channel = (await this.source.state()).channels.get(name);
+    return channel === undefined ? notFound(`No channel '${name}'`) : { status: 200, body: channelDetail(channel, this.views) };
   }
 
   /** Closes the channel's publisher; with a `streamId` (JSON body or query) only if it matches. */
@@ -151,22 +176,23 @@ export class AdminServer {
         return { status: 400, body: { error: 'Body must be JSON like {"streamId": "…"} or empty' } };
       }
     }
-    const publisher = this.server.registry.get(name)?.publisher;
+    const publisher = this.source.publisher(name);
     if (publisher === undefined) return notFound(`Nothing is published on '${name}'`);
     if (streamId !== undefined && streamId !== publisher.streamId) {
       // The admin API is trusted (token or loopback): naming the live stream id helps the caller retry.
       const error = `stream id mismatch: '${name}' is live with stream id '${publisher.streamId}', not '${streamId}'`;
       return { status: 409, body: { killed: false, channel: name, streamId: publisher.streamId, error } };
     }
-    this.server.killPublisher(name, publisher.streamId);
-    this.logger.info(`[ADMIN] Killed the publisher of '${name}' (${publisher.streamId})`);
+    if (!this.source.kill(name, publisher.streamId)) return notFound(`Nothing is published on '${name}'`);
+    const thread = this.source.workers > 1 ? `, thread ${publisher.thread}` : '';
+    this.logger.info(`[ADMIN] Killed the publisher of '${name}' (${publisher.streamId}${thread})`);
     return { status: 200, body: { killed: true, channel: name, streamId: publisher.streamId } };
   }
 
   private readiness(): HttpAnswer {
     const reasons: string[] = [];
-    if (!this.server.listening) reasons.push('listeners are not up');
-    const { authorizer } = this.server;
+    if (!this.source.listening) reasons.push('listeners are not up');
+    const { authorizer } = this.source;
     if (authorizer instanceof ControlClient && authorizer.state !== 'connected') reasons.push(`coordinator ${authorizer.state}`);
     return reasons.length === 0 ? { status: 200, body: { ready: true } } : { status: 503, body: { ready: false, reasons } };
   }
@@ -174,7 +200,7 @@ export class AdminServer {
   private ffmpegInfo(): Promise<FfmpegInfo | null> {
     this.ffmpeg ??= (async () => {
       // The same lookup as the bridge: FFMPEG_PATH from any config source, then PATH, then npm.
-      const found = findFfmpeg({ ...process.env, FFMPEG_PATH: this.server.config.ffmpegPath });
+      const found = findFfmpeg({ ...process.env, FFMPEG_PATH: this.source.config.ffmpegPath });
       if (found === undefined) return null;
       return { path: found.path, source: found.source, version: await ffmpegVersion(found.path) };
     })();

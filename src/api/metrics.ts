@@ -1,22 +1,54 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { bridgeSummary, isInternalReceiver } from '../bridge/index.js';
+import { bridgeSummary } from '../bridge/index.js';
+import type { ServerState } from '../cluster/index.js';
 import { ControlClient } from '../coordinator/index.js';
-import type { StreamServer } from '../server/stream-server.js';
 import { Rejections } from '../protocol/errors.js';
-import { queuedBytes } from './snapshot.js';
 import type { RelayView } from '../edge/index.js';
+import type { ServerSource } from './source.js';
 
 const statusOf = new Map<string, number>(Object.values(Rejections).map((rejection) => [rejection.code, rejection.status]));
 
 /**
- * The Prometheus registry of one server. Counters are read from the server's own counters at
- * scrape time, so the streaming path pays nothing for metrics. Per-channel series only with
- * METRICS_PER_CHANNEL=YES, to keep label cardinality bounded.
+ * The Prometheus registry of one server (all its worker threads). Counters are read from the
+ * server's own counters at scrape time, so the streaming path pays nothing for metrics. Per-channel
+ * series only with METRICS_PER_CHANNEL=YES, to keep label cardinality bounded.
  */
-export function createMetrics(server: StreamServer): Registry {
-  const register = new Registry();
+export class ServerMetrics {
+  private readonly registry = new Registry();
+  /** The state of the scrape under way: gathered once per scrape, read by every metric. */
+  private current: ServerState | undefined;
+  private scraping: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly source: ServerSource) {
+    defineMetrics(this.registry, source, () => {
+      if (this.current === undefined) throw new Error('metrics collected outside a scrape');
+      return this.current;
+    });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The exposition text. Scrapes run one at a time, each on one state of every thread. */
+  text(): Promise<string> {
+    const scrape = this.scraping.then(async () => {
+      this.current = await this.source.state();
+      try {
+        return await this.registry.metrics();
+      } finally {
+        this.current = undefined;
+      }
+    });
+    this.scraping = scrape.catch(() => undefined);
+    return scrape;
+  }
+}
+
+function defineMetrics(register: Registry, source: ServerSource, scraped: () => ServerState): void {
   collectDefaultMetrics({ register });
   const registers = [register];
+  const { config } = source;
 
   new Gauge({
     name: 'wss_connections',
@@ -24,7 +56,7 @@ export function createMetrics(server: StreamServer): Registry {
     labelNames: ['kind'],
     registers,
     collect() {
-      for (const [kind, count] of Object.entries(server.connectionsByKind())) this.set({ kind }, count);
+      for (const [kind, count] of Object.entries(scraped().connections)) this.set({ kind }, count);
     },
   });
   new Gauge({
@@ -32,7 +64,24 @@ export function createMetrics(server: StreamServer): Registry {
     help: 'Channels in use (with a publisher or waiting receivers).',
     registers,
     collect() {
-      this.set(server.registry.size);
+      this.set(scraped().channels.size);
+    },
+  });
+  new Gauge({
+    name: 'wss_workers',
+    help: 'Threads serving connections (WORKERS).',
+    registers,
+    collect() {
+      this.set(source.workers);
+    },
+  });
+  new Counter({
+    name: 'wss_worker_restarts_total',
+    help: 'Worker threads that died and were replaced.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(source.workerRestarts);
     },
   });
   // CACHE_MEMORY_LIMIT_MB: the caches' total (kept by the budget), its limit, and receivers' queues.
@@ -41,7 +90,7 @@ export function createMetrics(server: StreamServer): Registry {
     help: 'Bytes held by all channel caches.',
     registers,
     collect() {
-      this.set(server.registry.budget.total);
+      this.set(scraped().cache.bytes);
     },
   });
   new Gauge({
@@ -49,7 +98,8 @@ export function createMetrics(server: StreamServer): Registry {
     help: 'CACHE_MEMORY_LIMIT_MB in bytes (absent without a server-wide limit).',
     registers,
     collect() {
-      if (server.registry.budget.limitBytes > 0) this.set(server.registry.budget.limitBytes);
+      const limit = scraped().cache.limitBytes;
+      if (limit > 0) this.set(limit);
     },
   });
   new Counter({
@@ -58,7 +108,7 @@ export function createMetrics(server: StreamServer): Registry {
     registers,
     collect() {
       this.reset();
-      this.inc(server.registry.budget.trimmedBytes);
+      this.inc(scraped().cache.trimmedBytes);
     },
   });
   new Gauge({
@@ -66,7 +116,7 @@ export function createMetrics(server: StreamServer): Registry {
     help: 'Bytes waiting for slow receivers (queues and socket buffers).',
     registers,
     collect() {
-      this.set(queuedBytes(server));
+      this.set(scraped().queuedBytes);
     },
   });
   new Counter({
@@ -75,7 +125,7 @@ export function createMetrics(server: StreamServer): Registry {
     registers,
     collect() {
       this.reset();
-      this.inc(server.counters.publishesAccepted);
+      this.inc(scraped().publishesAccepted);
     },
   });
   new Counter({
@@ -85,27 +135,17 @@ export function createMetrics(server: StreamServer): Registry {
     registers,
     collect() {
       this.reset();
-      for (const [reason, count] of server.counters.refusedUpgrades) this.inc({ reason, status: String(statusOf.get(reason) ?? 0) }, count);
+      for (const [reason, count] of scraped().refusedUpgrades) this.inc({ reason, status: String(statusOf.get(reason) ?? 0) }, count);
     },
   });
-  // Five counters read the same totals: compute them once per scrape (collect() calls of one
-  // scrape run in the same turn of the event loop).
-  let totals: ReturnType<StreamServer['traffic']> | undefined;
-  const scrapeTotals = (): ReturnType<StreamServer['traffic']> => {
-    if (totals === undefined) {
-      totals = server.traffic();
-      setImmediate(() => (totals = undefined));
-    }
-    return totals;
-  };
-  const traffic = (name: string, help: string, pick: (totals: ReturnType<StreamServer['traffic']>) => number): void => {
+  const traffic = (name: string, help: string, pick: (totals: ServerState['traffic']) => number): void => {
     new Counter({
       name,
       help,
       registers,
       collect() {
         this.reset();
-        this.inc(pick(scrapeTotals()));
+        this.inc(pick(scraped().traffic));
       },
     });
   };
@@ -120,8 +160,9 @@ export function createMetrics(server: StreamServer): Registry {
     registers,
     collect() {
       this.reset();
-      this.inc({ action: 'closed' }, server.counters.receiversClosedSlow);
-      this.inc({ action: 'skipped' }, scrapeTotals().skips);
+      const state = scraped();
+      this.inc({ action: 'closed' }, state.receiversClosedSlow);
+      this.inc({ action: 'skipped' }, state.traffic.skips);
     },
   });
 
@@ -131,14 +172,14 @@ export function createMetrics(server: StreamServer): Registry {
     registers,
     collect() {
       let restarts = 0;
-      for (const channel of server.registry) for (const bridge of bridgeSummary(channel) ?? []) restarts += bridge.restarts;
+      for (const channel of source.bridgeChannels) for (const bridge of bridgeSummary(channel) ?? []) restarts += bridge.restarts;
       this.set(restarts);
     },
   });
 
   // Coordinator mode only: a standalone server has no control connection to report on.
-  if (server.authorizer instanceof ControlClient) {
-    const coordinator = server.authorizer;
+  if (source.authorizer instanceof ControlClient) {
+    const coordinator = source.authorizer;
     new Gauge({
       name: 'wss_coordinator_connected',
       help: '1 while the coordinator control connection is up.',
@@ -158,7 +199,7 @@ export function createMetrics(server: StreamServer): Registry {
   }
 
   // Edge mode: the upstreams from the origin (per channel with METRICS_PER_CHANNEL).
-  const upstream = server.upstream;
+  const upstream = source.upstream;
   if (upstream !== undefined) {
     new Gauge({
       name: 'wss_edge_relays',
@@ -175,11 +216,11 @@ export function createMetrics(server: StreamServer): Registry {
       new Gauge({
         name,
         help,
-        labelNames: server.config.metricsPerChannel ? ['channel', 'upstream', 'state'] : [],
+        labelNames: config.metricsPerChannel ? ['channel', 'upstream', 'state'] : [],
         registers,
         collect() {
           this.reset();
-          if (!server.config.metricsPerChannel) {
+          if (!config.metricsPerChannel) {
             this.set(upstream.relays().reduce((sum, relay) => sum + pick(relay), 0));
             return;
           }
@@ -191,7 +232,7 @@ export function createMetrics(server: StreamServer): Registry {
     relayTotal('wss_edge_upstream_reconnects', 'Reconnections of the current upstreams to the origin.', (relay) => relay.reconnects);
   }
 
-  if (server.config.metricsPerChannel) {
+  if (config.metricsPerChannel) {
     new Gauge({
       name: 'wss_channel_receivers',
       help: 'Receivers per channel (METRICS_PER_CHANNEL).',
@@ -199,10 +240,7 @@ export function createMetrics(server: StreamServer): Registry {
       registers,
       collect() {
         this.reset();
-        for (const channel of server.registry) {
-          const viewers = [...channel.receivers].filter((receiver) => !isInternalReceiver(receiver)).length;
-          this.set({ channel: channel.name }, viewers);
-        }
+        for (const channel of scraped().channels.values()) this.set({ channel: channel.name }, channel.receivers.length);
       },
     });
     new Gauge({
@@ -212,9 +250,8 @@ export function createMetrics(server: StreamServer): Registry {
       registers,
       collect() {
         this.reset();
-        for (const channel of server.registry) this.set({ channel: channel.name }, channel.publisher?.bytesIn ?? 0);
+        for (const channel of scraped().channels.values()) this.set({ channel: channel.name }, channel.publisher?.bytesIn ?? 0);
       },
     });
   }
-  return register;
 }

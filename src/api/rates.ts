@@ -21,13 +21,16 @@ export class RateWindow {
   }
 }
 
-/** One RateWindow per key, forgotten when the key is garbage collected. */
-export class RateTracker<K extends object> {
-  private readonly windows = new WeakMap<K, RateWindow>();
+/**
+ * One RateWindow per key (plain data: a channel and its stream id, whatever thread the publisher
+ * is on). `retain()` forgets the keys no longer sampled.
+ */
+export class RateTracker {
+  private readonly windows = new Map<string, RateWindow>();
 
   constructor(private readonly windowMs = 5000) {}
 
-  sample(key: K, total: number, time = Date.now()): void {
+  sample(key: string, total: number, time = Date.now()): void {
     let window = this.windows.get(key);
     if (window === undefined) {
       window = new RateWindow(this.windowMs);
@@ -36,7 +39,15 @@ export class RateTracker<K extends object> {
     window.sample(time, total);
   }
 
-  rate(key: K, total: number, time = Date.now()): number {
+  rate(key: string, total: number, time = Date.now()): number {
     return this.windows.get(key)?.rate(time, total) ?? 0;
   }
+
+  /** Keeps only the windows of `keys` (the publishers still live). */
+  retain(keys: ReadonlySet<string>): void {
+    for (const key of this.windows.keys()) if (!keys.has(key)) this.windows.delete(key);
+  }
 }
+
+/** The rate key of a publishing session. */
+export const publisherKey = (channel: string, streamId: string): string => `${channel}\n${streamId}`;

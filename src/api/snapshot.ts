@@ -1,14 +1,19 @@
-import type { Channel } from '../channels/channel.js';
+import type { ChannelRegistry } from '../channels/index.js';
 import { bridgeSummary, isInternalReceiver, recordingSummary } from '../bridge/index.js';
-import type { Receiver } from '../channels/receiver.js';
+import type { ServerChannel, ServerState } from '../cluster/index.js';
 import { describeConfig } from '../config/index.js';
 import { ControlClient, describeAuthorizer } from '../coordinator/index.js';
 import type { StreamServer } from '../server/stream-server.js';
 import { VERSION } from '../version.js';
+import { publisherKey } from './rates.js';
 import type { RateTracker } from './rates.js';
-import type { Publisher } from '../channels/channel.js';
+import type { ServerSource } from './source.js';
 
-/** JSON views of the server's state. Keys never appear in any of them. */
+/**
+ * JSON views of the server's state (summed across worker threads). Keys never appear in any of
+ * them. The bridges' and recordings' own receivers are not viewers: the state leaves them out,
+ * and they have their own fields.
+ */
 
 const iso = (time: number): string => new Date(time).toISOString();
 
@@ -28,44 +33,48 @@ export interface ChannelSummary {
   media: unknown;
   bridge: unknown;
   recording: unknown;
+  /** WORKERS > 1 only: the thread the publisher is connected to. */
+  publisherThread?: number | null;
 }
 
-export function channelSummary(channel: Channel, rates: RateTracker<Publisher>): ChannelSummary {
+/** What the views need besides the state: bitrates, the bridges' channels, the thread count. */
+export interface ViewContext {
+  readonly rates: RateTracker;
+  readonly bridgeChannels: ChannelRegistry;
+  readonly workers: number;
+}
+
+export function channelSummary(channel: ServerChannel, context: ViewContext): ChannelSummary {
   const publisher = channel.publisher;
   const receivers = { total: 0, live: 0, idle: 0, receive: 0, receiveClearCache: 0, probe: 0 };
   let bytesOut = 0;
   for (const receiver of channel.receivers) {
-    // The bridges' and recordings' own receivers are not viewers: they have their own fields.
-    if (isInternalReceiver(receiver)) continue;
     receivers.total++;
-    if (receiver.currentState === 'idle') receivers.idle++;
+    if (receiver.state === 'idle') receivers.idle++;
     else receivers.live++;
     if (receiver.kind === 'receive') receivers.receive++;
     else if (receiver.kind === 'receive-clear-cache') receivers.receiveClearCache++;
     else receivers.probe++;
     bytesOut += receiver.bytesSent;
   }
+  const bridged = context.bridgeChannels.get(channel.name);
   return {
     channel: channel.name,
-    publishing: publisher !== undefined,
+    publishing: publisher !== null,
     streamId: publisher?.streamId ?? null,
-    publisherIp: publisher?.info.ip ?? null,
-    startedAt: publisher === undefined ? null : iso(publisher.startedAt),
+    publisherIp: publisher?.ip ?? null,
+    startedAt: publisher === null ? null : iso(publisher.startedAt),
     bytesIn: publisher?.bytesIn ?? 0,
     messagesIn: publisher?.chunksIn ?? 0,
-    bitrateIn: publisher === undefined ? 0 : Math.round(rates.rate(publisher, publisher.bytesIn) * 8),
+    bitrateIn: publisher === null ? 0 : Math.round(context.rates.rate(publisherKey(channel.name, publisher.streamId), publisher.bytesIn) * 8),
     receivers,
     bytesOut,
-    cacheBytes: channel.cache.size,
-    media: mediaInfo(channel),
-    bridge: bridgeSummary(channel),
-    recording: recordingSummary(channel),
+    cacheBytes: channel.cacheBytes,
+    media: channel.media ?? null,
+    bridge: bridged === undefined ? null : bridgeSummary(bridged),
+    recording: bridged === undefined ? null : recordingSummary(bridged),
+    ...(context.workers > 1 ? { publisherThread: publisher?.thread ?? null } : {}),
   };
-}
-
-function mediaInfo(channel: Channel): unknown {
-  const info = (channel.cache as { info?: unknown }).info;
-  return info ?? null;
 }
 
 export interface ReceiverView {
@@ -78,24 +87,27 @@ export interface ReceiverView {
   messagesSent: number;
   bufferedBytes: number;
   skips: number;
+  /** WORKERS > 1 only: the receiver's thread (ids are per thread). */
+  thread?: number;
 }
 
-function receiverView(receiver: Receiver): ReceiverView {
+function receiverView(receiver: ServerChannel['receivers'][number], workers: number): ReceiverView {
   return {
-    id: receiver.info.id,
-    ip: receiver.info.ip,
+    id: receiver.id,
+    ip: receiver.ip,
     kind: receiver.kind,
-    state: receiver.currentState,
+    state: receiver.state,
     connectedAt: iso(receiver.connectedAt),
     bytesSent: receiver.bytesSent,
     messagesSent: receiver.messagesSent,
     bufferedBytes: receiver.bufferedBytes,
     skips: receiver.skips,
+    ...(workers > 1 ? { thread: receiver.thread } : {}),
   };
 }
 
-export function channelDetail(channel: Channel, rates: RateTracker<Publisher>): ChannelSummary & { receiverList: ReceiverView[] } {
-  return { ...channelSummary(channel, rates), receiverList: [...channel.receivers].filter((receiver) => !isInternalReceiver(receiver)).map(receiverView) };
+export function channelDetail(channel: ServerChannel, context: ViewContext): ChannelSummary & { receiverList: ReceiverView[] } {
+  return { ...channelSummary(channel, context), receiverList: channel.receivers.map((receiver) => receiverView(receiver, context.workers)) };
 }
 
 export interface FfmpegInfo {
@@ -104,28 +116,31 @@ export interface FfmpegInfo {
   version: string | null;
 }
 
-export function serverSummary(server: StreamServer, ffmpeg: FfmpegInfo | null): Record<string, unknown> {
+export function serverSummary(source: ServerSource, state: ServerState, ffmpeg: FfmpegInfo | null): Record<string, unknown> {
   const now = Date.now();
-  const { authorizer } = server;
+  const { authorizer, certificate, config } = source;
+  const connections = Object.values(state.connections).reduce((sum, count) => sum + count, 0);
   return {
     version: VERSION,
     node: process.version,
-    startedAt: iso(server.counters.startedAt),
-    uptimeSeconds: Math.round((now - server.counters.startedAt) / 1000),
-    config: describeConfig(server.config),
-    listeners: { http: server.config.httpPort === 0 ? null : server.port, https: server.tlsPort ?? null },
-    connections: { total: server.connectionCount, ...server.connectionsByKind() },
-    channels: server.registry.size,
-    traffic: server.traffic(),
-    receiversClosedSlow: server.counters.receiversClosedSlow,
+    startedAt: iso(source.startedAt),
+    uptimeSeconds: Math.round((now - source.startedAt) / 1000),
+    config: describeConfig(config),
+    listeners: { http: config.httpPort === 0 ? null : source.httpPort, https: source.tlsPort ?? null },
+    workers: source.workers,
+    workerRestarts: source.workerRestarts,
+    connections: { total: connections, ...state.connections },
+    channels: state.channels.size,
+    traffic: state.traffic,
+    receiversClosedSlow: state.receiversClosedSlow,
     memory: process.memoryUsage(),
-    cacheMemory: cacheMemory(server),
+    cacheMemory: cacheMemory(state),
     authorization: describeAuthorizer(authorizer),
     coordinator: authorizer instanceof ControlClient ? { url: authorizer.url, state: authorizer.state } : null,
-    certificate: server.certificate === undefined ? null : { fingerprint: server.certificate.fingerprint, validTo: server.certificate.validTo },
+    certificate: certificate === undefined ? null : { fingerprint: certificate.fingerprint, validTo: certificate.validTo },
     ffmpeg,
     // Edge mode: the origins and one entry per relayed channel (keys never shown).
-    edge: server.upstream === undefined ? null : { origins: server.config.originUrl, idleSeconds: server.config.edgeIdleSeconds, relays: server.upstream.relays() },
+    edge: source.upstream === undefined ? null : { origins: config.originUrl, idleSeconds: config.edgeIdleSeconds, relays: source.upstream.relays() },
   };
 }
 
@@ -142,22 +157,15 @@ export interface CacheMemory {
   queuedBytes: number;
 }
 
-export function cacheMemory(server: StreamServer): CacheMemory {
-  const budget = server.registry.budget;
+export function cacheMemory(state: ServerState): CacheMemory {
   return {
-    cacheBytes: budget.total,
-    limitBytes: budget.limitBytes > 0 ? budget.limitBytes : null,
-    trims: budget.trims,
-    trimmedBytes: budget.trimmedBytes,
-    queuedBytes: queuedBytes(server),
+    cacheBytes: state.cache.bytes,
+    // With worker threads, the sum of each thread's share of the limit.
+    limitBytes: state.cache.limitBytes > 0 ? state.cache.limitBytes : null,
+    trims: state.cache.trims,
+    trimmedBytes: state.cache.trimmedBytes,
+    queuedBytes: state.queuedBytes,
   };
-}
-
-/** Bytes waiting for every receiver of every channel (queues and socket buffers). */
-export function queuedBytes(server: StreamServer): number {
-  let total = 0;
-  for (const channel of server.registry) for (const receiver of channel.receivers) total += receiver.bufferedBytes;
-  return total;
 }
 
 /** The public list: live channels only, never keys or IPs. */

@@ -16,7 +16,7 @@ export interface ThreadedServer {
 export async function startThreaded(t: Test, workers: number, settings: Partial<Record<SettingName, string>> = {}): Promise<ThreadedServer> {
   process.env.WS_STREAM_SERVER_TEST_HOOKS = '1';
   const config = loadConfig({
-    flags: { httpPort: String(await freePort()), bindAddress: '127.0.0.1', logRequests: 'NO', maxIpConcurrentConnections: '0', workers: String(workers), ...settings },
+    flags: { httpPort: String(await freePort()), bindAddress: '127.0.0.1', adminAddress: 'off', logRequests: 'NO', maxIpConcurrentConnections: '0', workers: String(workers), ...settings },
   });
   const app = await Application.start(config);
   t.teardown(() => app.close());
