@@ -1,15 +1,14 @@
 import type uWS from 'uWebSockets.js';
 import type { ChannelRegistry } from './channels/index.js';
 import { AdminServer } from './api/admin-server.js';
-import { publicStreams } from './api/snapshot.js';
 import { clusterSource, streamServerSource } from './api/source.js';
 import { BridgeManager } from './bridge/index.js';
-import { WorkerCluster } from './cluster/index.js';
+import { WorkerCluster, mergeStates, threadState } from './cluster/index.js';
 import type { WorkerClusterOptions } from './cluster/index.js';
 import type { Config } from './config/index.js';
 import type { PublishAuthorizer } from './coordinator/authorizer.js';
 import { EdgeRelays } from './edge/index.js';
-import { publicRoutes } from './routes.js';
+import { publicRoutes, publicStreamsOf } from './routes.js';
 import type { Logger } from './log/logger.js';
 import { silentLogger } from './log/logger.js';
 import { StreamServer } from './server/stream-server.js';
@@ -61,7 +60,7 @@ export class Application {
     else if (config.workers > 1) return Application.startCluster(config, { logger, publishObservers, authorizer: options.authorizer }, bridges);
 
     let server: StreamServer | undefined = undefined;
-    const shared = publicRoutes(config, () => (server === undefined ? [] : publicStreams(server)));
+    const shared = publicRoutes(config, () => (server === undefined ? [] : publicStreamsOf(mergeStates([threadState(server, 0)]))));
     const routes = (app: uWS.TemplatedApp): void => {
       shared(app);
       options.routes?.(app);

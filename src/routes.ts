@@ -1,5 +1,6 @@
 import type uWS from 'uWebSockets.js';
 import { hlsRoot, registerHlsRoutes } from './bridge/hls.js';
+import type { ServerState } from './cluster/state.js';
 import type { Config } from './config/index.js';
 import { send } from './server/http-response.js';
 
@@ -8,6 +9,13 @@ export interface PublicStream {
   readonly channel: string;
   readonly startedAt: string;
   readonly receivers: number;
+}
+
+/** The public list of a server's state: live channels and their viewers on every thread. */
+export function publicStreamsOf(state: ServerState): PublicStream[] {
+  return [...state.channels.values()].flatMap((channel) =>
+    channel.publisher === null ? [] : [{ channel: channel.name, startedAt: new Date(channel.publisher.startedAt).toISOString(), receivers: channel.receivers.length }],
+  );
 }
 
 /**

@@ -1,9 +1,8 @@
 import type { ChannelRegistry } from '../channels/index.js';
-import { bridgeSummary, isInternalReceiver, recordingSummary } from '../bridge/index.js';
+import { bridgeSummary, recordingSummary } from '../bridge/index.js';
 import type { ServerChannel, ServerState } from '../cluster/index.js';
 import { describeConfig } from '../config/index.js';
 import { ControlClient, describeAuthorizer } from '../coordinator/index.js';
-import type { StreamServer } from '../server/stream-server.js';
 import { VERSION } from '../version.js';
 import { publisherKey } from './rates.js';
 import type { RateTracker } from './rates.js';
@@ -166,16 +165,4 @@ export function cacheMemory(state: ServerState): CacheMemory {
     trimmedBytes: state.cache.trimmedBytes,
     queuedBytes: state.queuedBytes,
   };
-}
-
-/** The public list: live channels only, never keys or IPs. */
-export function publicStreams(server: StreamServer): Array<{ channel: string; startedAt: string; receivers: number }> {
-  const streams = [];
-  for (const channel of server.registry) {
-    const publisher = channel.publisher;
-    if (publisher === undefined) continue;
-    const receivers = [...channel.receivers].filter((receiver) => !isInternalReceiver(receiver)).length;
-    streams.push({ channel: channel.name, startedAt: iso(publisher.startedAt), receivers });
-  }
-  return streams;
 }

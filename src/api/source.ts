@@ -5,7 +5,6 @@ import type { Config } from '../config/index.js';
 import type { PublishAuthorizer } from '../coordinator/authorizer.js';
 import type { UpstreamSource } from '../edge/index.js';
 import type { StreamServer } from '../server/stream-server.js';
-import { loadPair } from '../server/tls-certificates.js';
 import type { CertificatePair } from '../server/tls-certificates.js';
 
 /** A channel's live publisher, as the kill endpoint needs it. */
@@ -83,7 +82,7 @@ export function streamServerSource(server: StreamServer): ServerSource {
 /** WORKERS > 1: figures are asked of every worker; kills go to the publisher's thread. */
 export function clusterSource(cluster: WorkerCluster): ServerSource {
   const startedAt = Date.now();
-  // Threads listening now: all of them once started; a dead one until its replacement is up.
+  // Threads up now: a dead one's last figures are retired until its replacement is up.
   const up = new Set(Array.from({ length: cluster.workerCount }, (_, index) => index + 1));
   // The totals of dead workers, as last read, stay in the sums: counters do not go back.
   const last = new Map<number, ThreadState>();
@@ -95,20 +94,6 @@ export function clusterSource(cluster: WorkerCluster): ServerSource {
     if (final !== undefined) retired = retire(retired, final);
   });
   cluster.on('workerReady', (thread) => up.add(thread));
-  // The cluster reloads the pair only when the new files are valid: read them then.
-  const { sslCert, sslKey, sslKeyPassphrase } = cluster.config;
-  const files = { certFile: sslCert, keyFile: sslKey, passphrase: sslKeyPassphrase };
-  let certificate: CertificatePair | undefined;
-  const readCertificate = (): void => {
-    if (sslCert === '' || sslKey === '') return;
-    try {
-      certificate = loadPair(files);
-    } catch {
-      // Changed again meanwhile: the previous figures stay until the next reload.
-    }
-  };
-  readCertificate();
-  cluster.on('certificateReloaded', readCertificate);
   const state = async (): Promise<ServerState> => {
     const states = await cluster.state();
     for (const each of states) if (up.has(each.thread)) last.set(each.thread, each);
@@ -122,7 +107,7 @@ export function clusterSource(cluster: WorkerCluster): ServerSource {
     },
     startedAt,
     get listening() {
-      return up.size > 0;
+      return cluster.listening;
     },
     authorizer: cluster.authorizer,
     get httpPort() {
@@ -132,7 +117,7 @@ export function clusterSource(cluster: WorkerCluster): ServerSource {
       return cluster.tlsPort;
     },
     get certificate() {
-      return certificate;
+      return cluster.certificate;
     },
     upstream: undefined,
     bridgeChannels: cluster.registry,

@@ -19,13 +19,13 @@ import { describeAddress, listen } from '../server/listen.js';
 import { CertificateWatcher, loadPair } from '../server/tls-certificates.js';
 import { checkListenerSettings } from '../server/stream-server.js';
 import type { PublishObserver } from '../server/stream-server.js';
-import type { TlsFiles } from '../server/tls-certificates.js';
+import type { CertificatePair, TlsFiles } from '../server/tls-certificates.js';
 import type { MainCommand, MainRequest, RelayMessage, WorkerEvent, WorkerRequest } from './messages.js';
 import { PendingRequests, answer } from './rpc.js';
 import { ThreadRelays } from './relays.js';
 import { mergeStates } from './state.js';
 import type { ThreadState } from './state.js';
-import type { PublicStream } from '../routes.js';
+import { publicStreamsOf } from '../routes.js';
 import type { WorkerData } from './worker.js';
 
 /**
@@ -148,6 +148,16 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     this.relays = new ThreadRelays(this.registry, { self: 0, pushed: true, observer });
   }
 
+  /** The certificate pair in service (TLS), as the main thread last loaded it. */
+  get certificate(): CertificatePair | undefined {
+    return this.certificates?.pair;
+  }
+
+  /** True while a worker thread is up to accept connections. */
+  get listening(): boolean {
+    return !this.closing && [...this.workers.values()].some((handle) => handle.ready);
+  }
+
   get workerCount(): number {
     return this.config.workers;
   }
@@ -260,7 +270,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
       case 'authorize':
         return this.authorize(handle.thread, request);
       case 'streams':
-        return this.publicStreams();
+        return this.state().then((states) => publicStreamsOf(mergeStates(states)));
     }
   }
 
@@ -339,14 +349,6 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
   async state(): Promise<ThreadState[]> {
     const states = await Promise.allSettled([...this.workers.values()].map((handle) => this.request<ThreadState>(handle, { kind: 'state' })));
     return states.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
-  }
-
-  /** The public list (`/streams`): live channels, their viewers on every thread. */
-  async publicStreams(): Promise<PublicStream[]> {
-    const state = mergeStates(await this.state());
-    return [...state.channels.values()].flatMap((channel) =>
-      channel.publisher === null ? [] : [{ channel: channel.name, startedAt: new Date(channel.publisher.startedAt).toISOString(), receivers: channel.receivers.length }],
-    );
   }
 
   /** Test hooks: an uncaught exception in worker `thread`. */
