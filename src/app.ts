@@ -55,9 +55,7 @@ export class Application {
     // ConfigError when an output needs ffmpeg and none runs; logs which ffmpeg is used.
     const bridges = await BridgeManager.create(config, logger);
     const publishObservers = [...(options.publishObservers ?? []), ...(bridges === undefined ? [] : [bridges])];
-    // An edge's upstreams are one per channel and key for the whole server: not spread over threads yet.
-    if (config.workers > 1 && config.originUrl.length > 0) logger.warn(`ORIGIN_URL is set: an edge runs on one thread (WORKERS=${config.workers} ignored)`);
-    else if (config.workers > 1) return Application.startCluster(config, { logger, publishObservers, authorizer: options.authorizer }, bridges);
+    if (config.workers > 1) return Application.startCluster(config, { logger, publishObservers, authorizer: options.authorizer }, bridges);
 
     let server: StreamServer | undefined = undefined;
     const shared = publicRoutes(config, () => (server === undefined ? [] : publicStreamsOf(mergeStates([threadState(server, 0)]))));

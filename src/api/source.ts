@@ -119,7 +119,7 @@ export function clusterSource(cluster: WorkerCluster): ServerSource {
     get certificate() {
       return cluster.certificate;
     },
-    upstream: undefined,
+    upstream: cluster.upstream,
     bridgeChannels: cluster.registry,
     state,
     publisherBytes: async () => {

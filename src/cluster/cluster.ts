@@ -5,13 +5,16 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import uWS from 'uWebSockets.js';
-import { ChannelRegistry } from '../channels/index.js';
-import type { Channel, Publisher } from '../channels/index.js';
+import { INTERNAL_IP } from '../bridge/bridge.js';
+import { ChannelRegistry, Receiver } from '../channels/index.js';
+import type { Channel, ClientSocket, Publisher } from '../channels/index.js';
 import { MEBIBYTE, cacheMemoryLimitBytes, settingsTextOf } from '../config/index.js';
 import type { Config } from '../config/index.js';
 import { createAuthorizer } from '../coordinator/index.js';
 import type { PublishAuthorizer, PublishDecision, StreamController } from '../coordinator/authorizer.js';
 import { KeysFileAuthorizer } from '../coordinator/key-authorizers.js';
+import { EdgeRelays } from '../edge/index.js';
+import { Closures } from '../protocol/errors.js';
 import { silentLogger } from '../log/logger.js';
 import type { Logger } from '../log/logger.js';
 import { SharedIpCounts } from '../server/ip-limiter.js';
@@ -23,7 +26,7 @@ import type { CertificatePair, TlsFiles } from '../server/tls-certificates.js';
 import type { MainCommand, MainRequest, RelayMessage, WorkerEvent, WorkerRequest } from './messages.js';
 import { PendingRequests, answer } from './rpc.js';
 import { ThreadRelays } from './relays.js';
-import { mergeStates } from './state.js';
+import { mergeStates, registryState } from './state.js';
 import type { ThreadState } from './state.js';
 import { publicStreamsOf } from '../routes.js';
 import type { WorkerData } from './worker.js';
@@ -107,6 +110,10 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
   private readonly ipCounts = SharedIpCounts.allocate();
   private readonly settings: ReturnType<typeof settingsTextOf>;
   private certificates: CertificateWatcher | undefined;
+  /** Edge mode: the upstreams from the origin, all in this thread (one per channel and key for the server). */
+  readonly upstream: EdgeRelays | undefined;
+  /** Edge mode: a stand-in here for each viewer of a worker (`thread:viewer`), as EdgeRelays counts and admits viewers. */
+  private readonly edgeViewers = new Map<string, { readonly thread: number; readonly viewer: number; readonly receiver: Receiver; leave?: () => void }>();
   private closing = false;
   /** Workers that died and were replaced since start. */
   workerRestarts = 0;
@@ -144,6 +151,17 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
         for (const each of this.observers) each.publishEnded(channel, publisher);
       },
     };
+    this.upstream =
+      config.originUrl.length === 0
+        ? undefined
+        : new EdgeRelays(this.registry, config, this.logger, {
+            admitted: (receiver) => {
+              const viewer = this.edgeViewers.get(standInKey(receiver));
+              if (viewer !== undefined) this.commandThread(viewer.thread, { type: 'edge-admitted', viewer: viewer.viewer });
+            },
+            // The origin's stream is this thread's channel: the workers subscribe to it here.
+            publishing: (channel, live) => this.announce(channel, live ? 0 : null),
+          });
     // The bridges want every stream, whole; without them the main thread relays nothing.
     this.relays = new ThreadRelays(this.registry, { self: 0, pushed: true, observer });
   }
@@ -260,6 +278,10 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
       case 'closed':
         handle.closed = true;
         return;
+      case 'edge-join':
+        return this.edgeJoin(handle.thread, event.viewer, event.channel, event.key);
+      case 'edge-leave':
+        return this.edgeLeave(`${handle.thread}:${event.viewer}`);
       case 'ready':
         return;
     }
@@ -303,12 +325,12 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     const publication = this.directory.get(channel);
     if (publication === undefined || publication.streamId !== streamId) return;
     this.directory.delete(channel);
-    if (publication.live) this.announce(channel, 0);
+    if (publication.live) this.announce(channel, null);
     this.authorizer.published?.(channel, streamId);
   }
 
-  /** Tells every thread (the workers and this one's relays) who publishes `channel` now. */
-  private announce(channel: string, owner: number): void {
+  /** Tells every thread (the workers and this one's relays) who publishes `channel` now (null: nobody). */
+  private announce(channel: string, owner: number | null): void {
     this.broadcast({ type: 'directory', channel, owner });
     this.relays.setOwner(channel, owner);
   }
@@ -320,6 +342,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     handle.relay.close();
     this.relays.removePeer(handle.thread);
     this.broadcast({ type: 'peer-gone', thread: handle.thread });
+    for (const [id, entry] of [...this.edgeViewers]) if (entry.thread === handle.thread) this.edgeLeave(id);
     // Its publishers' channels end, for the coordinator too.
     for (const [channel, publication] of [...this.directory]) {
       if (publication.owner === handle.thread && publication.streamId !== '') this.unpublish(channel, publication.streamId);
@@ -331,6 +354,44 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     this.startWorker(handle.thread).catch((error: unknown) => {
       this.logger.error(`Worker ${handle.thread} could not be restarted: ${String(error)}`);
     });
+  }
+
+  /**
+   * Edge mode: a worker's viewer, through a stand-in receiver here (internal: no data goes to
+   * it). The worker adds its viewer to its own channel once admitted, and gets the stream by
+   * subscribing to this thread like to any publisher's thread.
+   */
+  private edgeJoin(thread: number, viewer: number, channel: string, key: string): void {
+    if (this.upstream === undefined) return;
+    const id = `${thread}:${viewer}`;
+    let text: string | undefined;
+    const socket: ClientSocket = {
+      sendBinary: () => {},
+      sendText: (message) => (text = message),
+      bufferedAmount: () => 0,
+      close: (code, reason) => {
+        if (!this.edgeViewers.has(id)) return;
+        this.edgeLeave(id);
+        this.commandThread(thread, { type: 'edge-closed', viewer, ...(text === undefined ? {} : { text }), code, reason });
+      },
+    };
+    const receiver = new Receiver({ id: viewer, ip: INTERNAL_IP, channel, key, viewGranted: true }, 'receive', socket, Number.MAX_SAFE_INTEGER);
+    receiverThreads.set(receiver, thread);
+    const entry: { thread: number; viewer: number; receiver: Receiver; leave?: () => void } = { thread, viewer, receiver };
+    this.edgeViewers.set(id, entry);
+    entry.leave = this.upstream.viewerJoined(receiver);
+  }
+
+  private edgeLeave(id: string): void {
+    const entry = this.edgeViewers.get(id);
+    if (entry === undefined) return;
+    this.edgeViewers.delete(id);
+    entry.leave?.();
+  }
+
+  private commandThread(thread: number, command: MainCommand): void {
+    const handle = this.workers.get(thread);
+    if (handle !== undefined) this.command(handle, command);
   }
 
   private command(handle: WorkerHandle, command: MainCommand, transfer: MessagePort[] = []): void {
@@ -348,7 +409,8 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
   /** Every worker's figures (a worker that dies meanwhile is left out). */
   async state(): Promise<ThreadState[]> {
     const states = await Promise.allSettled([...this.workers.values()].map((handle) => this.request<ThreadState>(handle, { kind: 'state' })));
-    return states.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    // This thread's channels too: an edge's upstreams publish here.
+    return [...states.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : [])), registryState(this.registry, 0)];
   }
 
   /** Test hooks: an uncaught exception in worker `thread`. */
@@ -368,6 +430,13 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
   }
 
   killPublisher(channel: string, streamId: string): boolean {
+    const local = this.registry.get(channel)?.publisher;
+    if (local !== undefined && local.relayed !== true) {
+      // An edge's upstream, in this thread: the session ends as if its publisher had.
+      if (streamId !== '*' && streamId !== local.streamId) return false;
+      local.socket.close(Closures.KILLED.closeCode, Closures.KILLED.closeReason);
+      return true;
+    }
     const publication = this.directory.get(channel);
     if (publication?.live !== true || (streamId !== '*' && streamId !== publication.streamId)) return false;
     const handle = this.workers.get(publication.owner);
@@ -384,7 +453,11 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
 
   /** The channels published now, with their thread and stream id. */
   publications(): Array<{ channel: string; thread: number; streamId: string }> {
-    return [...this.directory].filter(([, publication]) => publication.live).map(([channel, publication]) => ({ channel, thread: publication.owner, streamId: publication.streamId }));
+    const here = [...this.registry].flatMap((channel) =>
+      channel.publisher === undefined || channel.publisher.relayed === true ? [] : [{ channel: channel.name, thread: 0, streamId: channel.publisher.streamId }],
+    );
+    const workers = [...this.directory].filter(([, publication]) => publication.live).map(([channel, publication]) => ({ channel, thread: publication.owner, streamId: publication.streamId }));
+    return [...here, ...workers];
   }
 
   /** The certificate files are the main thread's to watch; a valid new pair goes to every worker. */
@@ -418,7 +491,14 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     }));
     await Promise.all(exits);
     this.relays.close();
+    await this.upstream?.close();
     await Promise.all(this.observers.map((observer) => observer.close?.()));
     await this.authorizer.close?.();
   }
 }
+
+/** A stand-in's key in `edgeViewers`: its worker thread (the receiver's id is the worker's viewer number). */
+function standInKey(receiver: Receiver): string {
+  return `${receiverThreads.get(receiver) ?? 0}:${receiver.info.id}`;
+}
+const receiverThreads = new WeakMap<Receiver, number>();

@@ -39,6 +39,9 @@ export type WorkerEvent =
   | { readonly type: 'unpublished'; readonly channel: string; readonly streamId: string }
   | { readonly type: 'reply'; readonly id: number; readonly result?: unknown; readonly error?: string }
   | { readonly type: 'request'; readonly id: number; readonly request: MainRequest }
+  /** Edge: a viewer wants `channel` from the origin with its key (see `edge-admitted`, `edge-closed`). */
+  | { readonly type: 'edge-join'; readonly viewer: number; readonly channel: string; readonly key: string }
+  | { readonly type: 'edge-leave'; readonly viewer: number }
   /** Closed every connection after `shutdown` (or after its own crash): it can be let go. */
   | { readonly type: 'closed' };
 
@@ -49,8 +52,12 @@ export type MainRequest =
 
 /** Main → worker. */
 export type MainCommand =
-  /** A channel went live on thread `owner` (0: none, it ended). */
-  | { readonly type: 'directory'; readonly channel: string; readonly owner: number }
+  /** A channel went live on thread `owner` (0: the main thread, an edge's upstream), or ended (null). */
+  | { readonly type: 'directory'; readonly channel: string; readonly owner: number | null }
+  /** Edge: the origin accepted viewer `viewer`'s key: it joins its channel. */
+  | { readonly type: 'edge-admitted'; readonly viewer: number }
+  /** Edge: viewer `viewer` gets the origin's final answer (an ERROR text first, if any). */
+  | { readonly type: 'edge-closed'; readonly viewer: number; readonly text?: string; readonly code: number; readonly reason: string }
   | { readonly type: 'peer'; readonly thread: number; readonly port: MessagePort }
   | { readonly type: 'peer-gone'; readonly thread: number }
   | { readonly type: 'request'; readonly id: number; readonly request: WorkerRequest }

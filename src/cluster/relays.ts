@@ -75,9 +75,9 @@ export class ThreadRelays {
     for (const [channel, owner] of [...this.owners]) if (owner === thread) this.owners.delete(channel);
   }
 
-  /** The directory changed: `channel` is published on `owner` (0: nowhere). */
-  setOwner(channel: string, owner: number): void {
-    if (owner === 0) this.owners.delete(channel);
+  /** The directory changed: `channel` is published on `owner` (null: nowhere). */
+  setOwner(channel: string, owner: number | null): void {
+    if (owner === null) this.owners.delete(channel);
     else this.owners.set(channel, owner);
     this.follow(channel);
   }

@@ -1,6 +1,7 @@
 import { isInternalReceiver } from '../bridge/bridge.js';
 import type { ConnectionKind } from '../protocol/route.js';
 import type { Traffic } from '../server/counters.js';
+import type { ChannelRegistry } from '../channels/index.js';
 import type { StreamServer } from '../server/stream-server.js';
 
 /** One thread's figures, as plain data the main thread sums (stats API, metrics). */
@@ -38,9 +39,24 @@ export interface ThreadChannel {
 }
 
 export function threadState(server: StreamServer, thread: number): ThreadState {
+  return {
+    ...registryState(server.registry, thread),
+    connections: server.connectionsByKind(),
+    traffic: server.traffic(),
+    publishesAccepted: server.counters.publishesAccepted,
+    receiversClosedSlow: server.counters.receiversClosedSlow,
+    refusedUpgrades: [...server.counters.refusedUpgrades],
+  };
+}
+
+/**
+ * The channels and caches of a thread without connections of its own: the main thread in
+ * worker mode (an edge's upstreams feed its channels; bridges read relayed ones).
+ */
+export function registryState(registry: ChannelRegistry, thread: number): ThreadState {
   const channels: ThreadChannel[] = [];
   let queuedBytes = 0;
-  for (const channel of server.registry) {
+  for (const channel of registry) {
     const publisher = channel.publisher;
     const receivers = [];
     for (const receiver of channel.receivers) {
@@ -70,14 +86,14 @@ export function threadState(server: StreamServer, thread: number): ThreadState {
       media: channel.media,
     });
   }
-  const budget = server.registry.budget;
+  const budget = registry.budget;
   return {
     thread,
-    connections: server.connectionsByKind(),
-    traffic: server.traffic(),
-    publishesAccepted: server.counters.publishesAccepted,
-    receiversClosedSlow: server.counters.receiversClosedSlow,
-    refusedUpgrades: [...server.counters.refusedUpgrades],
+    connections: { publish: 0, receive: 0, 'receive-clear-cache': 0, probe: 0 },
+    traffic: { bytesIn: 0, messagesIn: 0, bytesOut: 0, messagesOut: 0, skips: 0 },
+    publishesAccepted: 0,
+    receiversClosedSlow: 0,
+    refusedUpgrades: [],
     cache: { bytes: budget.total, limitBytes: budget.limitBytes, trims: budget.trims, trimmedBytes: budget.trimmedBytes },
     queuedBytes,
     channels,

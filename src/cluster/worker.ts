@@ -8,6 +8,9 @@ import { HmacKeyAuthorizer, KeysFileAuthorizer } from '../coordinator/key-author
 import type { PublishAuthorizer, PublishDecision, PublishRequest } from '../coordinator/authorizer.js';
 import { Logger, silentLogger } from '../log/logger.js';
 import { Closures } from '../protocol/errors.js';
+import type { Closure, SessionError } from '../protocol/errors.js';
+import type { Receiver } from '../channels/index.js';
+import type { RelayView, UpstreamSource } from '../edge/index.js';
 import { SharedIpCounts } from '../server/ip-limiter.js';
 import { publicRoutes } from '../routes.js';
 import type { PublicStream } from '../routes.js';
@@ -66,12 +69,71 @@ const announcer: PublishObserver = {
   publishEnded: () => {},
 };
 
+/**
+ * Edge mode: the main thread holds the upstreams (one per channel and key for the server) and
+ * decides with the origin about each viewer's key; an admitted viewer joins its channel here,
+ * which this thread then relays from the main thread like from any publisher's thread.
+ */
+class EdgeViewers implements UpstreamSource {
+  private nextViewer = 1;
+  /** Every viewer until it leaves: the origin's answer may come after it joined (a key refused later). */
+  private readonly viewers = new Map<number, { receiver: Receiver; join: () => void }>();
+
+  viewerJoined(receiver: Receiver): () => void {
+    const viewer = this.nextViewer++;
+    const name = receiver.info.channel;
+    let leaveRelay: (() => void) | undefined;
+    this.viewers.set(viewer, {
+      receiver,
+      join: () => {
+        const channel = server.registry.getOrCreate(name);
+        if (channel.addReceiver(receiver)) leaveRelay = relays!.viewerJoined(channel);
+      },
+    });
+    post({ type: 'edge-join', viewer, channel: name, key: receiver.info.key });
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.viewers.delete(viewer);
+      post({ type: 'edge-leave', viewer });
+      const channel = server.registry.get(name);
+      channel?.removeReceiver(receiver);
+      leaveRelay?.();
+      if (channel !== undefined) server.registry.releaseIfUnused(channel);
+    };
+  }
+
+  admitted(viewer: number): void {
+    const entry = this.viewers.get(viewer);
+    if (entry !== undefined && entry.receiver.currentState !== 'closed') entry.join();
+  }
+
+  /** The origin's final answer for the viewer (its code and reason, and ERROR text if any). */
+  closed(viewer: number, text: string | undefined, code: number, reason: string): void {
+    const entry = this.viewers.get(viewer);
+    if (entry === undefined) return;
+    const closure = { closeCode: code, closeReason: reason } as Closure;
+    if (text === undefined) entry.receiver.close(closure);
+    else entry.receiver.fail({ ...closure, code: 'ORIGIN', message: text } as SessionError);
+  }
+
+  relays(): RelayView[] {
+    return [];
+  }
+
+  async close(): Promise<void> {}
+}
+
+const edgeViewers = config.originUrl.length > 0 ? new EdgeViewers() : undefined;
+
 // The relays need the server's registry, and the server calls the relays: tied up below.
 let relays: ThreadRelays | undefined = undefined;
 const server = new StreamServer(config, {
   logger,
   authorizer,
   publishObservers: [announcer],
+  ...(edgeViewers === undefined ? {} : { upstream: () => edgeViewers }),
   // The public list spans every thread: the main thread gathers it.
   routes: publicRoutes(config, () => requests.request<PublicStream[]>((id) => post({ type: 'request', id, request: { kind: 'streams' } }))),
   thread: {
@@ -140,6 +202,10 @@ port.on('message', (command: MainCommand) => {
       return requests.settle(command);
     case 'shutdown':
       return void shutDown();
+    case 'edge-admitted':
+      return edgeViewers?.admitted(command.viewer);
+    case 'edge-closed':
+      return edgeViewers?.closed(command.viewer, command.text, command.code, command.reason);
   }
 });
 

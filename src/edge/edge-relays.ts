@@ -28,6 +28,14 @@ export interface UpstreamSource {
   close(): Promise<void>;
 }
 
+/** What an edge in the main thread of worker threads passes on (see src/cluster/). */
+export interface EdgeHooks {
+  /** A viewer joined its channel: the origin accepted its key. */
+  admitted?(receiver: Receiver): void;
+  /** The channel is fed from the origin (true) or no longer (false). */
+  publishing?(channel: string, live: boolean): void;
+}
+
 /** Reconnect delays: full jitter between these bounds, doubling per failed round. */
 const BACKOFF = { minMs: 250, maxMs: 5000 };
 /** Key checks (upstream probes) open at once on this edge; more wait in line. */
@@ -77,6 +85,8 @@ export class EdgeRelays implements UpstreamSource, RelayOwner {
     readonly registry: ChannelRegistry,
     config: Config,
     private readonly logger: Logger,
+    /** Worker threads: the edge runs in the main thread and tells the workers what happens. */
+    private readonly hooks: EdgeHooks = {},
   ) {
     if (config.controlBaseUrl !== '') {
       throw new ConfigError('ORIGIN_URL', 'ORIGIN_URL and CONTROL_BASE_URL are both set: an edge takes no publishers, so it does not register with a coordinator (set the coordinator on the origins).');
@@ -132,8 +142,13 @@ export class EdgeRelays implements UpstreamSource, RelayOwner {
     }
   }
 
+  claim(channel: Channel): void {
+    this.hooks.publishing?.(channel.name, true);
+  }
+
   /** The relay's session is over: what the origin accepted for it may not hold for the next. */
   unclaim(channel: Channel, relay: OriginRelay): void {
+    this.hooks.publishing?.(channel.name, false);
     const state = this.channels.get(channel.name);
     if (state?.relay === relay) state.accepted.clear();
   }
@@ -166,7 +181,7 @@ export class EdgeRelays implements UpstreamSource, RelayOwner {
   private admit(state: EdgeChannel, receiver: Receiver): void {
     const key = receiver.info.key;
     if (keysMatch(key, state.relay.key) || state.accepted.has(digest(key))) {
-      this.registry.getOrCreate(state.name).addReceiver(receiver);
+      this.join(state.name, receiver);
       return;
     }
     let waiting = state.waiting.get(key);
@@ -247,12 +262,15 @@ export class EdgeRelays implements UpstreamSource, RelayOwner {
     state.waiting.delete(key);
     if (verdict === 'accepted') state.accepted.add(digest(key));
     if (waiting === undefined) return;
-    const channel = verdict === 'accepted' ? this.registry.getOrCreate(state.name) : undefined;
     for (const receiver of waiting) {
       if (receiver.currentState === 'closed') continue;
-      if (channel !== undefined) channel.addReceiver(receiver);
+      if (verdict === 'accepted') this.join(state.name, receiver);
       else receiver.fail(SessionErrors.INVALID_STREAMING_KEY);
     }
+  }
+
+  private join(name: string, receiver: Receiver): void {
+    if (this.registry.getOrCreate(name).addReceiver(receiver)) this.hooks.admitted?.(receiver);
   }
 
   private isWaiting(state: EdgeChannel, receiver: Receiver): boolean {

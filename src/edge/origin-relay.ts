@@ -41,6 +41,8 @@ export interface RelayOptions {
 /** The relays' manager: when a relay's local session ends, and when it is gone. */
 export interface RelayOwner {
   readonly registry: ChannelRegistry;
+  /** `relay` feeds its channel locally now (the origin sends). */
+  claim(channel: Channel, relay: OriginRelay): void;
   /** `relay` no longer feeds its channel locally (its session there is over). */
   unclaim(channel: Channel, relay: OriginRelay): void;
   /** `relay` is closed for good. */
@@ -200,6 +202,7 @@ export class OriginRelay {
     this.channel = channel;
     this.currentState = 'live';
     channel.startPublishing(this.publisher);
+    this.owner.claim(channel, this);
   }
 
   private onClosed(error: StreamClientError | undefined): void {

@@ -41,6 +41,8 @@ export async function startServer(t: Test, spec: ServerSpec = {}): Promise<Serve
     ADMIN_ADDRESS: `127.0.0.1:${adminPort}`,
     MAX_IP_CONCURRENT_CONNECTIONS: '0',
     DISABLE_TEST_CLIENT: 'YES',
+    // The suite's worker-thread pass (WORKERS=4) runs these servers with worker threads too.
+    ...(process.env.WORKERS === undefined ? {} : { WORKERS: process.env.WORKERS }),
     ...(spec.tls ? { HTTP_PORT: '0', SSL_PORT: String(port) } : { HTTP_PORT: String(port) }),
     ...spec.env,
   };
