@@ -10,6 +10,7 @@ import type { SettingName } from '../../src/config/index.js';
 import { Logger } from '../../src/log/logger.js';
 import { TestClient } from '../helpers/client.js';
 import { freePort } from '../helpers/ports.js';
+import { suiteWorkers } from '../helpers/server.js';
 import { FFMPEG, ffmpeg } from '../media/helpers.js';
 
 export { FFMPEG, ffmpeg, makeSample, scratchDir } from '../media/helpers.js';
@@ -51,7 +52,7 @@ export interface BridgeApp {
 export async function startApp(t: Test, settings: Partial<Record<SettingName, string>>): Promise<BridgeApp> {
   const port = await freePort();
   const config = loadConfig({
-    flags: { httpPort: String(port), bindAddress: '127.0.0.1', adminAddress: 'off', maxIpConcurrentConnections: '0', logRequests: 'NO', ffmpegPath: FFMPEG, ...settings },
+    flags: { httpPort: String(port), bindAddress: '127.0.0.1', adminAddress: 'off', maxIpConcurrentConnections: '0', logRequests: 'NO', ffmpegPath: FFMPEG, workers: String(suiteWorkers), ...settings },
   });
   const log = new LogLines();
   const app = await Application.start(config, { logger: log.logger });

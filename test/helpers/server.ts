@@ -1,6 +1,7 @@
 import type { Test } from 'tap';
 import { WorkerCluster, mergeStates, threadState } from '../../src/cluster/index.js';
 import type { ServerChannel, ServerState } from '../../src/cluster/index.js';
+import type { ChannelRegistry } from '../../src/channels/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { SettingName } from '../../src/config/index.js';
 import type { PublishAuthorizer } from '../../src/coordinator/authorizer.js';
@@ -20,6 +21,11 @@ export interface TestServer {
   /** The plain HTTP port (or the TLS one when plain HTTP is off). */
   readonly port: number;
   readonly tlsPort: number | undefined;
+  /**
+   * The channels publish observers (bridges, recordings) attach to, on this thread: the
+   * server's own, or with worker threads the main thread's relayed ones.
+   */
+  readonly registry: ChannelRegistry;
   /** Who decides on publishers: runs on this thread in both modes. */
   readonly authorizer: PublishAuthorizer;
   /** Where `certificateReloaded` and `certificateRejected` are emitted (the StreamServer or the WorkerCluster). */
@@ -40,6 +46,9 @@ export interface TestServer {
 
 /** Worker threads the suite runs with: WORKERS from the environment (unset: one thread). */
 export const suiteWorkers = Number(process.env.WORKERS ?? '1') || 1;
+
+/** For a server started as a child process with its own environment: the suite's WORKERS. */
+export const workersEnv: Record<string, string> = suiteWorkers > 1 ? { WORKERS: String(suiteWorkers) } : {};
 
 /**
  * For `t.test(name, { skip: singleThreadOnly('why') }, …)`: skips a test that needs this
@@ -87,6 +96,7 @@ async function startSingle(t: Test, config: ReturnType<typeof loadConfig>, optio
     workers: 1,
     port: server.port,
     tlsPort: server.tlsPort,
+    registry: server.registry,
     authorizer: server.authorizer,
     events: server,
     state: () => Promise.resolve(state()),
@@ -112,6 +122,7 @@ async function startCluster(t: Test, config: ReturnType<typeof loadConfig>, opti
     workers: config.workers,
     port: cluster.httpPort || cluster.tlsPort!,
     tlsPort: cluster.tlsPort,
+    registry: cluster.registry,
     authorizer: cluster.authorizer,
     events: cluster,
     state: async () => mergeStates(await cluster.state()),
