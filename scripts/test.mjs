@@ -12,6 +12,11 @@
 //      test/client/helpers.ts (which spawns the CLI); new files are picked up by that rule.
 //      test/cluster/ sets its own WORKERS and is left out.
 // A further pass (another setting over the whole suite, say) is one more entry in PASSES.
+// TEST_PASSES=1,2 or TEST_PASSES=3 runs only those passes: CI runs them as two parallel jobs,
+// so that the worker pass adds to the machine's work but not to the time until a result.
+// Time (2 cores shared with other work, 2026-12-03): pass 1 about 9 min; pass 3 is dominated
+// by starting four worker threads per server under tap: about 12 s each, 5 s when the workers
+// are started without the runner's TypeScript loader (Worker `execArgv: []` for the built entry).
 // `npm test -- <tap arguments>` runs tap once with those arguments instead.
 // The last line is `N passed, N failed`, summed over the passes (.ci/run shows it); the exit
 // status is non-zero if any pass failed.
@@ -80,7 +85,9 @@ const bundledFfmpeg = () => createRequire(import.meta.url)('@ffmpeg-installer/ff
 const PASSES = [
   { name: 'all tests', env: {}, files: [], coverage: true, jobs: 2 },
   { name: 'ffmpeg users, bundled ffmpeg', env: { FFMPEG_PATH: bundledFfmpeg() }, files: FFMPEG_FILES, coverage: false, jobs: 2 },
-  // Each server starts four threads: a file takes longer than its single-thread run, hence the longer per-file timeout.
+  // Each server starts four threads (seconds under tap, against well under 1 s for one): a file
+  // takes several times its single-thread run, hence the longer per-file timeout. 46 of the 69
+  // files; two at a time.
   { name: 'servers on worker threads (WORKERS=4)', env: { WORKERS: '4' }, files: SERVER_FILES, coverage: false, jobs: 2, timeout: 180 },
 ];
 
@@ -139,8 +146,16 @@ if (extra.length > 0) {
 }
 
 const results = [];
-for (const pass of PASSES) {
-  console.log(`\n=== pass ${results.length + 1}/${PASSES.length}: ${pass.name}: ${await ffmpegOf({ ...process.env, ...pass.env })}`);
+// TEST_PASSES=1,2 (or 3): only those passes, e.g. one CI job each.
+const chosen = (process.env.TEST_PASSES ?? '').split(',').map((part) => part.trim()).filter((part) => part !== '');
+const unknown = chosen.filter((number) => !/^\d+$/.test(number) || Number(number) < 1 || Number(number) > PASSES.length);
+if (unknown.length > 0) {
+  console.error(`TEST_PASSES: ${unknown.join(', ')} is not a pass number (1 to ${PASSES.length})`);
+  process.exit(2);
+}
+for (const [index, pass] of PASSES.entries()) {
+  if (chosen.length > 0 && !chosen.includes(String(index + 1))) continue;
+  console.log(`\n=== pass ${index + 1}/${PASSES.length}: ${pass.name}: ${await ffmpegOf({ ...process.env, ...pass.env })}`);
   const started = Date.now();
   const options = [...(pass.coverage ? [] : ['--disable-coverage']), ...(pass.jobs === undefined ? [] : [`--jobs=${pass.jobs}`]), ...(pass.timeout === undefined ? [] : [`--timeout=${pass.timeout}`])];
   const result = await runTap([...options, ...pass.files], pass.env);
