@@ -2,15 +2,28 @@
 //   1. the whole suite, with the ffmpeg the server would pick (FFMPEG_PATH, else the PATH's,
 //      else the bundled build) and the coverage check of the tap config;
 //   2. the files that run ffmpeg again, with FFMPEG_PATH set to the bundled build
-//      (@ffmpeg-installer/ffmpeg, ffmpeg 4.1), so both a distribution's ffmpeg and ours are tested.
+//      (@ffmpeg-installer/ffmpeg, ffmpeg 4.1), so both a distribution's ffmpeg and ours are tested;
+//   3. the files that start a server again, with WORKERS=4: every server of the suite then runs
+//      on four worker threads (more than the machine's cores, on purpose). startTestServer
+//      (test/helpers/server.ts) and the other helpers that start servers follow WORKERS, and a
+//      CLI spawned with the tests' environment inherits it. Files that start no server (pure
+//      unit tests) are not run twice: they would test the same code the same way. A file is in
+//      this pass when it, or a test helper it imports, imports test/helpers/server.ts or
+//      test/client/helpers.ts (which spawns the CLI); new files are picked up by that rule.
+//      test/cluster/ sets its own WORKERS and is left out.
 // A further pass (another setting over the whole suite, say) is one more entry in PASSES.
+// TEST_PASSES=1,2 or TEST_PASSES=3 runs only those passes: CI runs them as two parallel jobs,
+// so that the worker pass adds to the machine's work but not to the time until a result.
+// Time (2 cores shared with other work, 2026-12-03): pass 1 about 9 min; pass 3 is dominated
+// by starting four worker threads per server under tap: about 12 s each, 5 s when the workers
+// are started without the runner's TypeScript loader (Worker `execArgv: []` for the built entry).
 // `npm test -- <tap arguments>` runs tap once with those arguments instead.
 // The last line is `N passed, N failed`, summed over the passes (.ci/run shows it); the exit
 // status is non-zero if any pass failed.
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -30,6 +43,29 @@ const FFMPEG_FILES = [
   'test/client/pacer.test.ts',
 ];
 
+/** Every test file under test/, sorted. */
+function allTestFiles(dir = 'test') {
+  return readdirSync(join(root, dir), { withFileTypes: true })
+    .flatMap((entry) => (entry.isDirectory() ? allTestFiles(`${dir}/${entry.name}`) : entry.name.endsWith('.test.ts') ? [`${dir}/${entry.name}`] : []))
+    .sort();
+}
+
+/** Whether `file` (relative to root) imports, directly or through test helpers, one of `targets`. */
+function importsAny(file, targets, seen = new Set()) {
+  if (seen.has(file)) return false;
+  seen.add(file);
+  const text = readFileSync(join(root, file), 'utf8');
+  for (const [, spec] of text.matchAll(/^import[^'"]*['"](\.{1,2}\/[^'"]+)['"]/gm)) {
+    const target = posix.join(posix.dirname(file), spec).replace(/\.js$/, '.ts');
+    if (targets.includes(target)) return true;
+    if (target.startsWith('test/') && existsSync(join(root, target)) && importsAny(target, targets, seen)) return true;
+  }
+  return false;
+}
+
+/** Test files that start a server (in-process, or the CLI with the tests' environment). */
+const SERVER_FILES = allTestFiles().filter((file) => !file.startsWith('test/cluster/') && importsAny(file, ['test/helpers/server.ts', 'test/client/helpers.ts']));
+
 function testFilesIn(dir) {
   return readdirSync(join(root, dir))
     .filter((name) => name.endsWith('.test.ts'))
@@ -41,14 +77,18 @@ const bundledFfmpeg = () => createRequire(import.meta.url)('@ffmpeg-installer/ff
 
 /**
  * Each pass: a name, environment variables added for it, the files (none: the tap config's
- * whole suite), whether tap's coverage check applies (only a whole-suite pass can meet it), and
- * how many files run at once (default: the tap config's). Most files wait on real-time streams,
+ * whole suite), whether tap's coverage check applies (only a whole-suite pass can meet it),
+ * how many files run at once and the per-file timeout in seconds (default: the tap config's). Most files wait on real-time streams,
  * servers starting or tap's TypeScript loading rather than on the CPU, so two at a time keep the
  * whole run under 10 minutes on 2 cores (9 min 13 s measured, 2026-12-03).
  */
 const PASSES = [
   { name: 'all tests', env: {}, files: [], coverage: true, jobs: 2 },
   { name: 'ffmpeg users, bundled ffmpeg', env: { FFMPEG_PATH: bundledFfmpeg() }, files: FFMPEG_FILES, coverage: false, jobs: 2 },
+  // Each server starts four threads (seconds under tap, against well under 1 s for one): a file
+  // takes several times its single-thread run, hence the longer per-file timeout. 46 of the 69
+  // files; two at a time.
+  { name: 'servers on worker threads (WORKERS=4)', env: { WORKERS: '4' }, files: SERVER_FILES, coverage: false, jobs: 2, timeout: 180 },
 ];
 
 /** `ffmpeg version …` of the ffmpeg a pass runs: the one the server and the tests find (pretest built dist/). */
@@ -106,10 +146,19 @@ if (extra.length > 0) {
 }
 
 const results = [];
-for (const pass of PASSES) {
-  console.log(`\n=== pass ${results.length + 1}/${PASSES.length}: ${pass.name}: ${await ffmpegOf({ ...process.env, ...pass.env })}`);
+// TEST_PASSES=1,2 (or 3): only those passes, e.g. one CI job each.
+const chosen = (process.env.TEST_PASSES ?? '').split(',').map((part) => part.trim()).filter((part) => part !== '');
+const unknown = chosen.filter((number) => !/^\d+$/.test(number) || Number(number) < 1 || Number(number) > PASSES.length);
+if (unknown.length > 0) {
+  console.error(`TEST_PASSES: ${unknown.join(', ')} is not a pass number (1 to ${PASSES.length})`);
+  process.exit(2);
+}
+for (const [index, pass] of PASSES.entries()) {
+  if (chosen.length > 0 && !chosen.includes(String(index + 1))) continue;
+  console.log(`\n=== pass ${index + 1}/${PASSES.length}: ${pass.name}: ${await ffmpegOf({ ...process.env, ...pass.env })}`);
   const started = Date.now();
-  const result = await runTap([...(pass.coverage ? [] : ['--disable-coverage']), ...(pass.jobs === undefined ? [] : [`--jobs=${pass.jobs}`]), ...pass.files], pass.env);
+  const options = [...(pass.coverage ? [] : ['--disable-coverage']), ...(pass.jobs === undefined ? [] : [`--jobs=${pass.jobs}`]), ...(pass.timeout === undefined ? [] : [`--timeout=${pass.timeout}`])];
+  const result = await runTap([...options, ...pass.files], pass.env);
   results.push({ pass, result, seconds: Math.round((Date.now() - started) / 1000) });
 }
 

@@ -7,12 +7,13 @@ import { ControlClient } from '../src/coordinator/index.js';
 import { TestClient } from './helpers/client.js';
 import { TestCoordinator } from './helpers/coordinator.js';
 import { freePort } from './helpers/ports.js';
+import { suiteWorkers } from './helpers/server.js';
 
 async function start(t: Test, settings: Record<string, string> = {}) {
   const httpPort = await freePort();
   const adminPort = await freePort();
   const config = loadConfig({
-    flags: { httpPort: String(httpPort), bindAddress: '127.0.0.1', adminAddress: `127.0.0.1:${adminPort}`, maxIpConcurrentConnections: '0', ...settings },
+    flags: { httpPort: String(httpPort), bindAddress: '127.0.0.1', adminAddress: `127.0.0.1:${adminPort}`, maxIpConcurrentConnections: '0', workers: String(suiteWorkers), ...settings },
   });
   const app = await Application.start(config);
   t.teardown(() => app.close());

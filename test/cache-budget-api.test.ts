@@ -3,6 +3,7 @@ import { Application } from '../src/app.js';
 import { loadConfig } from '../src/config/index.js';
 import { TestClient, patternBytes } from './helpers/client.js';
 import { freePort } from './helpers/ports.js';
+import { suiteWorkers } from './helpers/server.js';
 
 const MiB = 1024 * 1024;
 
@@ -10,7 +11,7 @@ t.test('the admin API and metrics count the caches and what waits for a slow rec
   const httpPort = await freePort();
   const adminPort = await freePort();
   const config = loadConfig({
-    flags: { httpPort: String(httpPort), bindAddress: '127.0.0.1', adminAddress: `127.0.0.1:${adminPort}`, maxIpConcurrentConnections: '0', logRequests: 'NO', cacheMemoryLimitMb: '100' },
+    flags: { httpPort: String(httpPort), bindAddress: '127.0.0.1', adminAddress: `127.0.0.1:${adminPort}`, maxIpConcurrentConnections: '0', logRequests: 'NO', cacheMemoryLimitMb: '100', workers: String(suiteWorkers) },
   });
   const app = await Application.start(config);
   t.teardown(() => app.close());

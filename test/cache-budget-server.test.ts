@@ -6,6 +6,7 @@ import t from 'tap';
 import type { Test } from 'tap';
 import { TestClient, patternBytes } from './helpers/client.js';
 import { freePort } from './helpers/ports.js';
+import { workersEnv } from './helpers/server.js';
 
 const bin = fileURLToPath(new URL('../bin/ws-stream-server.js', import.meta.url));
 const KiB = 1024;
@@ -23,7 +24,7 @@ async function startChild(t: Test, env: Record<string, string>) {
   const httpPort = await freePort();
   const adminPort = await freePort();
   const child = spawn(process.execPath, [bin], {
-    env: { PATH: process.env.PATH ?? '', HTTP_PORT: String(httpPort), BIND_ADDRESS: '127.0.0.1', ADMIN_ADDRESS: `127.0.0.1:${adminPort}`, MAX_IP_CONCURRENT_CONNECTIONS: '0', LOG_REQUESTS: 'NO', ...env },
+    env: { PATH: process.env.PATH ?? '', HTTP_PORT: String(httpPort), BIND_ADDRESS: '127.0.0.1', ADMIN_ADDRESS: `127.0.0.1:${adminPort}`, MAX_IP_CONCURRENT_CONNECTIONS: '0', LOG_REQUESTS: 'NO', ...workersEnv, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.teardown(() => child.kill('SIGKILL'));

@@ -4,27 +4,28 @@ import { jwtVerify } from 'jose';
 import t from 'tap';
 import type { Test } from 'tap';
 import { ControlClient } from '../src/coordinator/index.js';
-import type { StreamServer } from '../src/server/stream-server.js';
 import { TestClient, eventually } from './helpers/client.js';
 import { TestCoordinator } from './helpers/coordinator.js';
 import { startTestServer } from './helpers/server.js';
+import type { TestServer } from './helpers/server.js';
 
 const SECRET = 'control-secret';
 
-function control(server: StreamServer): ControlClient {
+/** The coordinator connection: the authorizer runs on this thread, with or without worker threads. */
+function control(server: TestServer): ControlClient {
   const client = server.authorizer;
   if (!(client instanceof ControlClient)) throw new Error('not in coordinator mode');
   return client;
 }
 
-async function connected(server: StreamServer): Promise<void> {
+async function connected(server: TestServer): Promise<void> {
   if (control(server).state !== 'connected') await once(control(server), 'connected');
 }
 
 async function setup(t: Test, settings: Record<string, string> = {}) {
   const coordinator = await TestCoordinator.start();
   t.teardown(() => coordinator.stop());
-  const { url, server } = await startTestServer(t, {
+  const server = await startTestServer(t, {
     controlBaseUrl: coordinator.baseUrl + 'some/base/path',
     controlSecret: SECRET,
     controlReconnectMinSeconds: '0.02',
@@ -32,7 +33,7 @@ async function setup(t: Test, settings: Record<string, string> = {}) {
     ...settings,
   });
   await connected(server);
-  return { coordinator, url, server };
+  return { coordinator, url: server.url, server };
 }
 
 t.test('handshake: control path, signed token, external address headers', async (t) => {
@@ -63,7 +64,7 @@ t.test('accept: the publisher streams with the coordinator\'s stream id, and PUB
   const publisher = await TestClient.connect(url('/news/secret/publish'));
   const request = await coordinator.message('PUBLISH-REQUEST');
   t.same(request.args, { 'request-id': request.args['request-id'], 'stream-channel': 'news', 'stream-key': 'secret', 'user-ip': '127.0.0.1' });
-  t.equal(server.registry.get('news')?.publisher?.streamId, 'abc-123');
+  t.equal((await server.channel('news'))?.publisher?.streamId, 'abc-123');
   const receiver = await TestClient.connect(url('/news/secret/receive'));
   await publisher.send(Buffer.from('data'));
   t.same((await receiver.binary(1)).map(String), ['data']);
@@ -80,7 +81,7 @@ t.test('deny and timeout both answer 403 Invalid Key.', async (t) => {
   coordinator.policy = () => 'ignore';
   const timedOut = await TestClient.rejection(url('/ch/slow/publish'));
   t.same([timedOut.status, timedOut.body], [403, 'Invalid Key.']);
-  t.equal(server.registry.size, 0, 'no channel state left behind');
+  t.equal((await server.state()).channels.size, 0, 'no channel state left behind');
 });
 
 t.test('STREAM-KILL by stream id, by *, and a non-matching id that kills nothing', async (t) => {
@@ -112,11 +113,12 @@ t.test('coordinator down at startup: publish refused, then accepted once it is u
   blackhole.listen(0, '127.0.0.1');
   await once(blackhole, 'listening');
   const port = (blackhole.address() as net.AddressInfo).port;
-  const { url, server } = await startTestServer(t, {
+  const server = await startTestServer(t, {
     controlBaseUrl: `ws://127.0.0.1:${port}/`,
     controlReconnectMinSeconds: '0.05',
     controlReconnectMaxSeconds: '0.4',
   });
+  const { url } = server;
   const refused = await TestClient.rejection(url('/ch/k/publish'));
   t.same([refused.status, refused.body], [403, 'Invalid Key.'], 'fails closed');
   const viewer = await TestClient.connect(url('/ch/k/receive'));
@@ -172,12 +174,12 @@ t.test('a client that leaves while its publish request is pending leaves no stat
   const request = await coordinator.message('PUBLISH-REQUEST');
   socket.terminate();
   await closed;
-  await eventually(() => server.registry.get('gone') === undefined);
+  await server.until((state) => !state.channels.has('gone'), 'the channel is dropped');
   // The late answer is ignored; a new publisher (same IP, limit 1) gets the channel.
   coordinator.send(`PUBLISH-ACCEPT\nRequest-ID: ${request.args['request-id']}\nStream-Channel: gone\nStream-ID: late`);
   coordinator.policy = () => ({ accept: 'fresh' });
   const publisher = await TestClient.connect(url('/gone/k/publish'));
-  t.equal(server.registry.get('gone')?.publisher?.streamId, 'fresh');
+  t.equal((await server.channel('gone'))?.publisher?.streamId, 'fresh');
   await publisher.close();
 });
 
@@ -192,7 +194,7 @@ t.test('garbage control messages are ignored; streams and the connection survive
   // Messages on one socket arrive in order: the publish below is answered after all the junk.
   coordinator.policy = () => ({ accept: 'after-junk' });
   const second = await TestClient.connect(url('/other/k/publish'));
-  t.equal(server.registry.get('other')?.publisher?.streamId, 'after-junk', 'publish requests still work');
+  t.equal((await server.channel('other'))?.publisher?.streamId, 'after-junk', 'publish requests still work');
   t.equal(publisher.socket.readyState, publisher.socket.OPEN, 'the existing publisher was not killed');
   t.equal(control(server).state, 'connected');
   await second.close();

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { startTestServer } from './helpers/server.js';
+import { openConnections, startTestServer } from './helpers/server.js';
 import { TestClient } from './helpers/client.js';
 import { freePort } from './helpers/ports.js';
 
@@ -30,13 +30,14 @@ t.test('a silent client is closed after the idle timeout; one that sends h stays
 });
 
 t.test('close() ends every client with 1001', async (t) => {
-  const { url, server } = await startTestServer(t);
+  const server = await startTestServer(t);
+  const { url } = server;
   const publisher = await TestClient.connect(url('/bye/k/publish'));
   const receiver = await TestClient.connect(url('/bye/k/receive'));
   const idle = await TestClient.connect(url('/other/k/receive'));
   await server.close();
   for (const client of [publisher, receiver, idle]) t.same(await client.closed, { code: 1001, reason: 'Server shutting down' });
-  t.equal(server.connectionCount, 0);
+  t.equal(openConnections(await server.state()), 0);
 });
 
 t.test('a publish still being authorized when the server closes gets 503 and leaves nothing behind', async (t) => {
@@ -50,15 +51,17 @@ t.test('a publish still being authorized when the server closes gets 503 and lea
         asked();
       }),
   };
-  const { url, server } = await startTestServer(t, {}, { authorizer });
+  const server = await startTestServer(t, {}, { authorizer });
+  const { url } = server;
   const attempt = TestClient.rejection(url('/late/k/publish'));
   await requested;
   await server.close();
   decide(true);
   const refused = await attempt;
   t.same([refused.status, refused.body], [503, 'Server shutting down.']);
-  t.equal(server.connectionCount, 0);
-  t.equal(server.registry.size, 0);
+  const state = await server.state();
+  t.equal(openConnections(state), 0);
+  t.equal(state.channels.size, 0);
 });
 
 t.test('WebSocket pings count as activity for the idle timeout', async (t) => {
@@ -132,7 +135,7 @@ t.test('bad configuration values stop startup with a message naming the variable
 });
 
 t.test('close() also ends idle keep-alive HTTP connections: nothing holds the process afterwards', async (t) => {
-  const { server } = await startTestServer(t);
+  const server = await startTestServer(t);
   const socket = net.connect(server.port, '127.0.0.1');
   await once(socket, 'connect');
   let received = '';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
-import { startTestServer } from './helpers/server.js';
-import { TestClient, eventually, patternBytes } from './helpers/client.js';
+import { openConnections, startTestServer } from './helpers/server.js';
+import { TestClient, patternBytes } from './helpers/client.js';
 
 const MiB = 1024 * 1024;
 
@@ -13,12 +13,13 @@ async function fill(t: Test, url: (path: string) => string, count: number): Prom
 }
 
 t.test('per-IP limit: 4 by default, 429 Too many requests. for the fifth, slot back after close', async (t) => {
-  const { url, server } = await startTestServer(t, { maxIpConcurrentConnections: '4' });
+  const server = await startTestServer(t, { maxIpConcurrentConnections: '4' });
+  const { url } = server;
   const clients = await fill(t, url, 4);
   const refused = await TestClient.rejection(url('/ip9/k/receive'));
   t.same([refused.status, refused.body], [429, 'Too many requests.']);
   await clients[0]!.close();
-  await eventually(() => server.connectionCount === 3);
+  await server.until((state) => openConnections(state) === 3, 'the closed slot is free');
   const again = await TestClient.connect(url('/ip9/k/receive'));
   await again.close();
 });
@@ -103,7 +104,8 @@ t.test('a 4 MiB message passes; one above MAX_MESSAGE_SIZE_MB closes that client
 });
 
 t.test('a paused receiver slows neither the publisher nor the others, and is closed past its buffer', async (t) => {
-  const { url, server } = await startTestServer(t, { maxReceiverBufferMb: '1', gopCacheSizeMb: '0' });
+  const server = await startTestServer(t, { maxReceiverBufferMb: '1', gopCacheSizeMb: '0' });
+  const { url } = server;
   const publisher = await TestClient.connect(url('/slow/k/publish'));
   const paused = await TestClient.connect(url('/slow/k/receive'));
   const healthy = await TestClient.connect(url('/slow/k/receive'));
@@ -115,8 +117,9 @@ t.test('a paused receiver slows neither the publisher nor the others, and is clo
   const received = await healthy.binary(chunks.length);
   t.ok(received.every((data, i) => data.equals(chunks[i]!)), 'the healthy receiver got all 40 MiB byte-exact while the other was paused');
 
-  const channel = server.registry.get('slow');
-  t.equal(channel?.receivers.size, 1, 'the paused receiver was dropped from the channel');
+  // With worker threads the paused receiver may be on another thread, reached a little later.
+  const state = await server.until((state) => state.channels.get('slow')?.receivers.length === 1, 'the paused receiver dropped');
+  t.equal(state.channels.get('slow')?.receivers.length, 1, 'the paused receiver was dropped from the channel');
   paused.socket.resume();
   const closed = await paused.closed;
   t.same(closed, { code: 1013, reason: 'Receiver too slow' });

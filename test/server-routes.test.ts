@@ -93,7 +93,8 @@ t.test('a publisher that disconnects during authorization frees the channel and 
         requested();
       }),
   };
-  const { url, server } = await startTestServer(t, { maxIpConcurrentConnections: '1' }, { authorizer });
+  const server = await startTestServer(t, { maxIpConcurrentConnections: '1' }, { authorizer });
+  const { url } = server;
   const asked = new Promise<void>((resolve) => (requested = resolve));
   const socket = new WebSocket(url('/gone/k/publish'));
   socket.on('error', () => {}); // terminate() during the handshake reports an error: expected
@@ -101,7 +102,7 @@ t.test('a publisher that disconnects during authorization frees the channel and 
   await asked;
   socket.terminate();
   await closed;
-  await eventually(() => server.registry.get('gone') === undefined);
+  await server.until((state) => !state.channels.has('gone'), 'the channel is dropped');
   decisions[0]!(); // a late answer for the vanished client is ignored
   const retry = TestClient.connect(url('/gone/k/publish'));
   await eventually(() => decisions.length === 2);

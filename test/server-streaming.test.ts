@@ -137,7 +137,8 @@ t.test('GOP_CACHE_SIZE_MB=0 disables the cache', async (t) => {
 });
 
 t.test('channels are independent and dropped when unused', async (t) => {
-  const { url, server } = await startTestServer(t);
+  const server = await startTestServer(t);
+  const { url } = server;
   const a = await TestClient.connect(url('/one/k/publish'));
   const b = await TestClient.connect(url('/two/k/publish'));
   const ra = await TestClient.connect(url('/one/k/receive'));
@@ -150,5 +151,5 @@ t.test('channels are independent and dropped when unused', async (t) => {
   await ra.closed;
   await b.close();
   await rb.closed;
-  t.equal(server.registry.size, 0);
+  t.equal((await server.state()).channels.size, 0);
 });

@@ -47,7 +47,7 @@ async function publishWhilePaused(s: Setup, channel: string, chunks: readonly Bu
   const total = s.witness.binaryBytes + chunks.reduce((sum, chunk) => sum + chunk.length, 0);
   for (const chunk of chunks) await s.publisher.send(chunk);
   await within(s.witness, 10_000, 'the witness gets everything', (client) => client.binaryBytes >= total);
-  const receivers = [...(s.server.server.registry.get(channel)?.receivers ?? [])];
+  const receivers = (await s.server.channel(channel))?.receivers ?? [];
   return Math.max(...receivers.map((receiver) => receiver.bufferedBytes));
 }
 
@@ -97,7 +97,7 @@ t.test('WebM past the buffer with RECEIVER_OVERFLOW=skip: a resumed receiver get
   // 24 MiB of one-keyframe clusters: the paused receiver falls more than 8 MiB behind.
   const clusters = Array.from({ length: 96 }, (_, i) => clusterOf(i));
   await publishWhilePaused(s, 'skip', [init, ...clusters]);
-  const receiver = [...(s.server.server.registry.get('skip')?.receivers ?? [])].find((r) => r.skips > 0);
+  const receiver = (await s.server.channel('skip'))?.receivers.find((r) => r.skips > 0);
   t.ok(receiver !== undefined, 'the paused receiver skipped ahead instead of being closed');
   // Then fill its queue again to just under the limit, so that it has megabytes to catch up on.
   const room = Math.floor((8 * MiB - receiver!.bufferedBytes - MiB) / (256 * 1024));

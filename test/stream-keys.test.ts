@@ -45,7 +45,8 @@ t.test('STREAM_KEYS_FILE: keys from JSON, reloaded on rename, in-place write and
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'keys.json');
   await writeFile(file, JSON.stringify({ a: 'key-a1' }));
-  const { url, server } = await startTestServer(t, { streamKeysFile: file });
+  const server = await startTestServer(t, { streamKeysFile: file });
+  const { url } = server;
   const keys = server.authorizer as KeysFileAuthorizer;
   const canPublish = async (channel: string, key: string): Promise<boolean> => {
     try {
@@ -127,7 +128,8 @@ t.test('STREAM_KEYS_FILE object form: "publish" publishes and views, "play" keys
   await writeFile(file, JSON.stringify({ show: { publish: 'pub-key', play: ['view-1', 'view-2'] }, plain: 'both-key', bare: { publish: 'bare-key' } }));
   const lines: string[] = [];
   const logger = new Logger({ requests: false, debug: false }, (line) => lines.push(line));
-  const { url, server } = await startTestServer(t, { streamKeysFile: file }, { logger });
+  const server = await startTestServer(t, { streamKeysFile: file }, { logger });
+  const { url } = server;
   const keys = server.authorizer as KeysFileAuthorizer;
 
   for (const key of ['view-1', 'view-2']) {

@@ -22,9 +22,9 @@ async function workdir(t: Test): Promise<string> {
 }
 
 async function tlsServer(t: Test, certFile: string, keyFile: string, settings: Record<string, string> = {}) {
-  const started = await startTestServer(t, { sslCert: certFile, sslKey: keyFile, sslPort: String(await freePort()), ...settings });
-  const port = started.server.tlsPort!;
-  return { ...started, port, wss: (path: string) => `wss://127.0.0.1:${port}${path}` };
+  const server = await startTestServer(t, { sslCert: certFile, sslKey: keyFile, sslPort: String(await freePort()), ...settings });
+  const port = server.tlsPort!;
+  return { server, url: server.url, port, wss: (path: string) => `wss://127.0.0.1:${port}${path}` };
 }
 
 t.test('wss publish and receive, and the test page over https', async (t) => {
@@ -95,7 +95,7 @@ t.test('certificate replaced by rename, by in-place write, and by a symlink swit
   const { server, port, wss } = await tlsServer(t, live.cert, live.key);
   t.equal(await presentedFingerprint(port), v1.fingerprint);
 
-  const reloaded = (): Promise<unknown> => once(server, 'certificateReloaded');
+  const reloaded = (): Promise<unknown> => once(server.events, 'certificateReloaded');
 
   await streamAcross(t, wss, 'rename', async () => {
     const next = reloaded();
@@ -138,20 +138,20 @@ t.test('a broken new pair keeps the old certificate; a later valid pair is picke
   const { server, port, wss } = await tlsServer(t, cert, key);
   const viewer = await TestClient.connect(wss('/c/k/receive'), insecure);
 
-  let rejected = once(server, 'certificateRejected');
+  let rejected = once(server.events, 'certificateRejected');
   await writeFile(key, await readFile(other.keyFile)); // the key of another certificate
   const [mismatch] = (await rejected) as [Error];
   t.match(mismatch.message, /SSL_KEY .*server\.key does not belong to the certificate/);
   t.equal(await presentedFingerprint(port), good.fingerprint, 'the old certificate is still served');
 
-  rejected = once(server, 'certificateRejected');
+  rejected = once(server.events, 'certificateRejected');
   const pem = await readFile(next.certFile, 'utf8');
   await writeFile(cert, pem.slice(0, pem.length / 2)); // truncated, half-written
   const [truncated] = (await rejected) as [Error];
   t.match(truncated.message, /SSL_CERT .*server\.crt is not a PEM certificate/);
   t.equal(await presentedFingerprint(port), good.fingerprint);
 
-  const reloaded = once(server, 'certificateReloaded');
+  const reloaded = once(server.events, 'certificateReloaded');
   await writeFile(key, await readFile(next.keyFile));
   await writeFile(cert, pem);
   await reloaded;

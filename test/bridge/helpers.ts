@@ -5,11 +5,13 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import type { Test } from 'tap';
 import { Application } from '../../src/app.js';
+import type { Channel } from '../../src/channels/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { SettingName } from '../../src/config/index.js';
 import { Logger } from '../../src/log/logger.js';
 import { TestClient } from '../helpers/client.js';
 import { freePort } from '../helpers/ports.js';
+import { suiteWorkers } from '../helpers/server.js';
 import { FFMPEG, ffmpeg } from '../media/helpers.js';
 
 export { FFMPEG, ffmpeg, makeSample, scratchDir } from '../media/helpers.js';
@@ -24,6 +26,18 @@ export async function poll<T>(what: string, check: () => T | undefined | false |
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/**
+ * A channel's bridges and recording, once attached: at once when the server runs on one thread;
+ * with worker threads once the stream has been relayed to the main thread (where they run).
+ */
+export function outputsOf(app: Application, name: string): Promise<{ channel: Channel } & NonNullable<ReturnType<NonNullable<Application['bridges']>['outputs']>>> {
+  return poll(`the outputs of '${name}' to attach`, () => {
+    const channel = app.registry.get(name);
+    const outputs = channel === undefined ? undefined : app.bridges?.outputs(channel);
+    return outputs === undefined ? undefined : { channel: channel!, ...outputs };
+  });
 }
 
 /** Log lines, with debug on, for tests that look at what the server says. */
@@ -51,7 +65,7 @@ export interface BridgeApp {
 export async function startApp(t: Test, settings: Partial<Record<SettingName, string>>): Promise<BridgeApp> {
   const port = await freePort();
   const config = loadConfig({
-    flags: { httpPort: String(port), bindAddress: '127.0.0.1', adminAddress: 'off', maxIpConcurrentConnections: '0', logRequests: 'NO', ffmpegPath: FFMPEG, ...settings },
+    flags: { httpPort: String(port), bindAddress: '127.0.0.1', adminAddress: 'off', maxIpConcurrentConnections: '0', logRequests: 'NO', ffmpegPath: FFMPEG, workers: String(suiteWorkers), ...settings },
   });
   const log = new LogLines();
   const app = await Application.start(config, { logger: log.logger });

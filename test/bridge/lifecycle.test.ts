@@ -95,7 +95,7 @@ t.test('ffmpeg too slow: a known container skips to keyframes, an opaque stream 
   const sample = await makeSample('webm-vp8', { seconds: 4, size: '320x180', videoBitrate: '2000k', gop: 10 });
   const webm = await TestClient.connect(server.url('/webm/key/publish'));
   await publishPaced(webm, sample, 1);
-  const bridge = manager.outputs(server.server.registry.get('webm')!)!.bridges[0]!;
+  const bridge = manager.outputs(server.registry.get('webm')!)!.bridges[0]!;
   await poll('a skip', () => bridge.status().skips > 0);
   t.match(bridge.status(), { state: 'running', restarts: 0 }, 'no restart for a container with keyframes');
   t.match(log.matching(/\[DEBUG\] \[BRIDGE\] rtmp 'webm': ffmpeg: \[flv @ 0x1\] \[warning\] a fake warning/), [/DEBUG/], 'ffmpeg warnings are logged at debug level');
@@ -108,13 +108,13 @@ t.test('ffmpeg too slow: a known container skips to keyframes, an opaque stream 
   await publishPaced(publisher, bytes, 0.5, { chunkBytes: 32 * 1024 });
   await poll('the restart', () => log.matching(/\[BRIDGE\] rtmp 'blob': ffmpeg started/).length >= 2, 10_000);
   t.match(log.matching(/rtmp 'blob': ffmpeg cannot keep up/), [/no keyframes to skip to: restarting ffmpeg/]);
-  const opaque = manager.outputs(server.server.registry.get('blob')!)!.bridges[0]!;
+  const opaque = manager.outputs(server.registry.get('blob')!)!.bridges[0]!;
   t.match(opaque.status(), { restarts: 1, lastExit: 'restarted: too slow' });
   await poll('the viewer to get everything', () => viewer.binaryBytes >= bytes.length);
   t.ok(Buffer.concat(viewer.binaryMessages).equals(bytes), 'the viewer got every byte');
   await publisher.close();
   await viewer.closed;
-  await server.server.close();
+  await server.close();
   t.same(childProcesses('sleep'), [], 'the stand-ins were stopped (SIGTERM after stdin EOF was ignored)');
 });
 

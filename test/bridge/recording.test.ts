@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { TestClient } from '../helpers/client.js';
-import { checkNoChildrenAtEnd, decodeFile, ffmpeg, makeSample, poll, publishPaced, scratchDir, startApp } from './helpers.js';
+import { checkNoChildrenAtEnd, decodeFile, ffmpeg, makeSample, outputsOf, poll, publishPaced, scratchDir, startApp } from './helpers.js';
 
 const SECONDS = 6;
 /** makeSample's GOP: 25 frames at 25 fps. */
@@ -21,9 +21,8 @@ t.test('a WebM session is recorded as-is, decodes, and lasts as long as what was
   const sample = await makeSample('webm-vp8', { seconds: SECONDS, size: '320x180', videoBitrate: '500k' });
   const { app, url, log } = await startApp(t, { recordDir: dir });
   const publisher = await publishAll(url('/show/key/publish'), sample);
-  const channel = app.registry.get('show')!;
+  const { channel, ...outputs } = await outputsOf(app, 'show');
   const streamId = channel.publisher!.streamId;
-  const outputs = app.bridges!.outputs(channel)!;
   t.equal(outputs.bridges.length, 0, 'recording alone runs no bridge');
   await publisher.close();
   await poll('the recording to finish', () => log.matching(/\[RECORD\] 'show': recorded/).length > 0);
@@ -97,11 +96,10 @@ t.test('an unwritable RECORD_DIR stops the recording, never the stream', async (
   t.match(log.matching(/\[WARNING\] \[RECORD\] RECORD_DIR/), [/cannot be created/], 'startup warns');
   const receiver = await TestClient.connect(url('/safe/key/receive'));
   const publisher = await TestClient.connect(url('/safe/key/publish'));
-  const channel = app.registry.get('safe')!;
-  const recording = app.bridges!.outputs(channel)!.recording!;
+  const { channel, recording } = await outputsOf(app, 'safe');
   await publishPaced(publisher, sample, 1, { chunkBytes: 8192 });
-  await poll('the recording to fail', () => recording.status().state === 'failed');
-  t.match(recording.status().error, /cannot create .*records\/safe: ENOTDIR/);
+  await poll('the recording to fail', () => recording!.status().state === 'failed');
+  t.match(recording!.status().error, /cannot create .*records\/safe: ENOTDIR/);
   t.match(log.matching(/\[ERROR\] \[RECORD\] 'safe'/), [/recording stopped \(the stream goes on\)/]);
   await poll('the receiver to get everything', () => receiver.binaryBytes >= sample.length);
   t.ok(Buffer.concat(receiver.binaryMessages).equals(sample), 'the receiver got the whole stream');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { TestClient } from '../helpers/client.js';
 import { freePort } from '../helpers/ports.js';
-import { checkNoChildrenAtEnd, childProcesses, decodeFile, get, makeSample, listedSegments, poll, publishPaced, scratchDir, segmentsOf, startApp } from './helpers.js';
+import { checkNoChildrenAtEnd, childProcesses, decodeFile, get, makeSample, listedSegments, outputsOf, poll, publishPaced, scratchDir, segmentsOf, startApp } from './helpers.js';
 
 t.test('ffmpeg killed with SIGKILL mid-stream is restarted and HLS goes on', async (t) => {
   const dir = scratchDir(t);
@@ -57,8 +57,7 @@ t.test('an unreachable RTMP destination is retried with backoff, then given up; 
   const receiver = await TestClient.connect(url('/far/key/receive'));
   const publisher = await TestClient.connect(url('/far/key/publish'));
   const sending = publishPaced(publisher, sample, 16, { chunkBytes: 4096 });
-  const channel = app.registry.get('far')!;
-  const outputs = app.bridges!.outputs(channel)!;
+  const outputs = await outputsOf(app, 'far');
   await poll('the bridge to give up', () => outputs.bridges[0]!.currentState === 'failed', 20_000);
 
   const starts = log.matching(/\[BRIDGE\] rtmp 'far': ffmpeg started/).map((line) => Date.parse(line.slice(1, 25)));

@@ -62,7 +62,7 @@ if (chromiumMissing) {
     }
 
     // Killing the publisher through the server: A shows the close.
-    t.ok(server.server.killPublisher('guarded', '*'), 'killed A through the server');
+    t.ok(server.killPublisher('guarded', '*'), 'killed A through the server');
     await a.page.waitForFunction(`document.getElementById('publish-badge').textContent === 'off'`);
     t.match(await a.page.textContent('#publish-status'), /Stream killed/, 'A shows why it stopped');
     t.same(a.errors, [], 'no console errors on A');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { requireFfmpeg } from '../../src/bridge/ffmpeg.js';
-import { startTestServer } from '../helpers/server.js';
+import { singleThreadOnly, startTestServer } from '../helpers/server.js';
 import { chromiumMissing, ensurePageBuilt, launchBrowser, openPage, setStream, SKIP_REASON } from './helpers.js';
 
 // The ffmpeg of the test pass (FFMPEG_PATH, else the PATH's, else the bundled one).
@@ -19,7 +19,7 @@ if (chromiumMissing) {
 } else {
   ensurePageBuilt();
 
-  t.test('the HLS panel plays /hls/<channel>/index.m3u8 with the locally served hls.js', { timeout: 55_000 }, async (t) => {
+  t.test('the HLS panel plays /hls/<channel>/index.m3u8 with the locally served hls.js', { timeout: 55_000, skip: singleThreadOnly('the extra-routes hook is a function of this thread') }, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'ws-hls-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     await promisify(execFile)(ffmpeg, [

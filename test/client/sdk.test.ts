@@ -145,7 +145,7 @@ t.test('a waiting receiver reconnects with backoff when the server restarts, the
   const opens = counter(receiver, 'open');
   await opens.reached(1);
   const retried = new Promise<ReconnectInfo>((resolve) => receiver.once('reconnecting', resolve));
-  await first.server.close();
+  await first.close();
   const info = await retried;
   t.match(info, { attempt: 1, error: { code: 'SHUTTING_DOWN', closeCode: 1001 } });
   t.ok(info.delayMs >= 10 && info.delayMs <= 50, 'within the backoff bounds');
@@ -198,7 +198,7 @@ t.test('a publisher with `reconnect` reconnects after the server restarts and go
   const first = await startTestServer(t, { httpPort: String(port) });
   const publisher = await StreamPublisher.connect(first.url('/again/k'), { reconnect: fast });
   const retried = new Promise<ReconnectInfo>((resolve) => publisher.once('reconnecting', resolve));
-  await first.server.close();
+  await first.close();
   t.match(await retried, { error: { code: 'SHUTTING_DOWN' } });
   publisher.write(patternBytes(100, 1)); // Queued while disconnected.
   const second = await startTestServer(t, { httpPort: String(port) });

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { freePort } from '../helpers/ports.js';
+import { workersEnv } from '../helpers/server.js';
 
 const bin = fileURLToPath(new URL('../../bin/ws-stream-server.js', import.meta.url));
 
@@ -41,8 +42,7 @@ export async function startServer(t: Test, spec: ServerSpec = {}): Promise<Serve
     ADMIN_ADDRESS: `127.0.0.1:${adminPort}`,
     MAX_IP_CONCURRENT_CONNECTIONS: '0',
     DISABLE_TEST_CLIENT: 'YES',
-    // The suite's worker-thread pass (WORKERS=4) runs these servers with worker threads too.
-    ...(process.env.WORKERS === undefined ? {} : { WORKERS: process.env.WORKERS }),
+    ...workersEnv,
     ...(spec.tls ? { HTTP_PORT: '0', SSL_PORT: String(port) } : { HTTP_PORT: String(port) }),
     ...spec.env,
   };

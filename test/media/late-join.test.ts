@@ -28,7 +28,7 @@ async function publishWithLateJoiners(
   channel: string,
   chunks: readonly Uint8Array[],
   joinBefore: readonly number[],
-  onBeforeClose?: () => void,
+  onBeforeClose?: () => Promise<void>,
 ): Promise<Published[]> {
   const witness = await TestClient.connect(server.url(`/${channel}/k/receive`));
   const publisher = await TestClient.connect(server.url(`/${channel}/k/publish`));
@@ -48,7 +48,7 @@ async function publishWithLateJoiners(
     chunks.map((chunk) => chunk.byteLength),
     'live messages are forwarded as received',
   );
-  onBeforeClose?.();
+  await onBeforeClose?.();
   await publisher.close();
   await witness.closed;
   const results: Published[] = [];
@@ -96,8 +96,8 @@ async function checkLateJoins(
     return Math.max(1, index);
   });
   let media: unknown;
-  const results = await publishWithLateJoiners(t, server, options.name, chunks, [...new Set(joinBefore)], () => {
-    media = server.server.registry.get(options.name)?.media;
+  const results = await publishWithLateJoiners(t, server, options.name, chunks, [...new Set(joinBefore)], async () => {
+    media = (await server.channel(options.name))?.media;
   });
   t.match(media, { container: options.container, tracks: options.codecs.map((codec) => ({ codec })) }, 'the channel records container and codecs');
 
