@@ -143,6 +143,7 @@ const server = new StreamServer(config, {
     ipCounts: new SharedIpCounts(data.ipCounts),
     sharedPorts: true,
     threads: config.workers,
+    index: data.thread,
     viewerJoined: (channel) => relays!.viewerJoined(channel),
   },
 });

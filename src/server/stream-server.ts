@@ -43,8 +43,9 @@ export interface ThreadRole {
   readonly ipCounts: IpCounts;
   /** The main thread took each port exclusively; the threads share them (SO_REUSEPORT). */
   readonly sharedPorts: true;
-  /** How many threads share CACHE_MEMORY_LIMIT_MB: each keeps its share. */
+  /** How many threads share CACHE_MEMORY_LIMIT_MB (each keeps its share), and this one's number (1 …). */
   readonly threads: number;
+  readonly index: number;
   /** A receiver joined a channel here: the channel may be published on another thread. Returns its leave. */
   viewerJoined(channel: Channel): () => void;
 }
@@ -165,7 +166,9 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   /** Apps replaced by a certificate reload: their open connections keep running on them. */
   private readonly retiredApps: uWS.TemplatedApp[] = [];
   private timers: NodeJS.Timeout[] = [];
-  private nextSessionId = 1;
+  private nextSessionId: number;
+  /** Session ids step over the other threads' (thread n of N: n, n + N, …): unique in logs and stats. */
+  private readonly sessionIdStep: number;
   private closing = false;
   /** Publishes waiting for an asynchronous authorization: their answer must still go out. */
   private authorizing = 0;
@@ -183,6 +186,8 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     this.authorizer = options.authorizer ?? createAuthorizer(config, this.logger);
     this.playAccess = createPlayAccess(config, this.authorizer);
     this.thread = options.thread;
+    this.nextSessionId = options.thread?.index ?? 1;
+    this.sessionIdStep = options.thread?.threads ?? 1;
     this.limiter = new IpConnectionLimiter(config.maxIpConcurrentConnections, config.concurrentLimitWhitelist, options.thread?.ipCounts);
     this.registry = ChannelRegistry.withMediaCache({
       capacityBytes: Math.floor(config.gopCacheSizeMb * MEBIBYTE),
@@ -449,7 +454,8 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       return this.refuse(res, parsed.rejection);
     }
     const { route } = parsed;
-    const id = this.nextSessionId++;
+    const id = this.nextSessionId;
+    this.nextSessionId += this.sessionIdStep;
 
     if (route.kind !== 'publish') {
       if (!this.config.playWhitelist.isEmpty && !this.config.playWhitelist.includes(ip)) {

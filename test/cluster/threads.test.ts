@@ -2,11 +2,12 @@
 // chosen through the test hooks' per-worker loopback ports (never the kernel's hashing). Each
 // behaviour of a single-thread server must hold for a receiver on any thread.
 import t from 'tap';
+import { mergeStates } from '../../src/cluster/index.js';
 import { HttpRejection, TestClient, patternBytes } from '../helpers/client.js';
 import { startThreaded } from './helpers.js';
 
 t.test('a publisher on one thread reaches receivers on every thread, byte-exact and in order', async (t) => {
-  const { onThread } = await startThreaded(t, 3);
+  const { app, onThread } = await startThreaded(t, 3);
   const receivers = await Promise.all([1, 2, 3].map((thread) => TestClient.connect(onThread(thread, '/show/k/receive'))));
   const publisher = await TestClient.connect(onThread(1, '/show/k/publish'));
   const chunks = Array.from({ length: 40 }, (_, i) => patternBytes(1000 + i * 37, i + 1));
@@ -16,6 +17,8 @@ t.test('a publisher on one thread reaches receivers on every thread, byte-exact 
     await receiver.until((client) => client.binaryBytes >= expected.length, `receiver on thread ${index + 1} got everything`);
     t.same(Buffer.concat(receiver.binaryMessages), expected, `thread ${index + 1}: byte-exact`);
   }
+  const ids = mergeStates(await app.cluster!.state()).channels.get('show')!.receivers.map((receiver) => receiver.id);
+  t.equal(new Set(ids).size, 3, `session ids are unique across threads (${ids.join(', ')}): one session, one id in the logs and stats`);
   await publisher.close();
   for (const receiver of receivers) t.same(await receiver.closed, { code: 1000, reason: 'Publisher ended' }, 'the publisher ended: closed as on its own thread');
 });
