@@ -60,6 +60,8 @@ interface Publication {
   readonly streamId: string;
   /** Accepted, not live yet (the upgrade is under way). */
   live: boolean;
+  /** A kill came before the worker said it is live: it is sent then. */
+  killPending?: boolean;
 }
 
 interface WorkerHandle {
@@ -275,6 +277,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
         if (publication === undefined || publication.streamId !== event.streamId) return;
         publication.live = true;
         this.announce(event.channel, handle.thread);
+        if (publication.killPending === true) this.sendKill(handle, event.channel, publication.streamId);
         return;
       }
       case 'unpublished':
@@ -449,11 +452,18 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
       return true;
     }
     const publication = this.directory.get(channel);
-    if (publication?.live !== true || (streamId !== '*' && streamId !== publication.streamId)) return false;
+    // An accepted publisher counts from the coordinator's answer on, as on one thread: its
+    // worker may not have said yet that it is live (the client may already be sending).
+    if (publication === undefined || publication.streamId === '' || (streamId !== '*' && streamId !== publication.streamId)) return false;
     const handle = this.workers.get(publication.owner);
     if (handle === undefined) return false;
-    void this.request(handle, { kind: 'kill', channel, streamId: publication.streamId }).catch(() => {});
+    if (!publication.live) publication.killPending = true;
+    else this.sendKill(handle, channel, publication.streamId);
     return true;
+  }
+
+  private sendKill(handle: WorkerHandle, channel: string, streamId: string): void {
+    void this.request(handle, { kind: 'kill', channel, streamId }).catch(() => {});
   }
 
   killAllPublishers(): number {
