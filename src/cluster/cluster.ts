@@ -72,7 +72,6 @@ interface WorkerHandle {
   readonly requests: PendingRequests;
   ready: boolean;
   testPort?: number;
-  closed: boolean;
 }
 
 export interface WorkerClusterOptions {
@@ -231,7 +230,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     const entry = workerEntry();
     // The built entry needs no loader: a test runner's TypeScript hooks would only slow each start.
     const worker = new Worker(entry, { workerData: data, transferList: [workerEnd], name: `ws-stream-worker-${thread}`, ...(entry.pathname.endsWith('.js') ? { execArgv: [] } : {}) });
-    const handle: WorkerHandle = { thread, worker, relay: mainEnd, requests: new PendingRequests(), ready: false, closed: false };
+    const handle: WorkerHandle = { thread, worker, relay: mainEnd, requests: new PendingRequests(), ready: false };
     this.workers.set(thread, handle);
     mainEnd.on('message', (message: RelayMessage) => this.relays.handle(thread, message));
     this.relays.addPeer(thread, mainEnd);
@@ -282,9 +281,6 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
       }
       case 'unpublished':
         return this.unpublish(event.channel, event.streamId);
-      case 'closed':
-        handle.closed = true;
-        return;
       case 'edge-join':
         return this.edgeJoin(handle.thread, event.viewer, event.channel, event.key);
       case 'edge-leave':

@@ -43,9 +43,7 @@ export type WorkerEvent =
   | { readonly type: 'edge-join'; readonly viewer: number; readonly channel: string; readonly key: string }
   | { readonly type: 'edge-leave'; readonly viewer: number }
   /** A log line of the worker, for the main thread's logger (one place for every thread's lines). */
-  | { readonly type: 'log'; readonly line: string; readonly isError: boolean }
-  /** Closed every connection after `shutdown` (or after its own crash): it can be let go. */
-  | { readonly type: 'closed' };
+  | { readonly type: 'log'; readonly line: string; readonly isError: boolean };
 
 /** Worker → main, answered with a `reply`. */
 export type MainRequest =

@@ -157,14 +157,13 @@ connectPeer(0, data.mainPort);
 const peers = new Map<number, MessagePort>([[0, data.mainPort]]);
 
 let closing: Promise<void> | undefined;
-/** Closes every connection (1001), lets go of the ports, and tells the main thread. */
+/** Closes every connection (1001) and lets go of the ports; the main thread sees the thread exit. */
 function shutDown(): Promise<void> {
   closing ??= (async () => {
     // Clients first, with 1001 (the relayed streams did not end: their viewers may come back).
     await server.close();
     relays!.close();
     for (const peerPort of peers.values()) peerPort.close();
-    post({ type: 'closed' });
     port.close();
   })();
   return closing;
