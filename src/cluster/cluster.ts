@@ -36,6 +36,14 @@ import type { WorkerData } from './worker.js';
  * the built one starts far faster than compiling src/ again in every thread: it is used when it
  * is newer than every source file (`npm test` builds first).
  */
+/**
+ * One thread's share of CACHE_MEMORY_LIMIT_MB (`limit` bytes, 0: none) split evenly between
+ * `shares` threads, so that their caches together stay within it.
+ */
+function cacheShareBytes(limit: number, shares: number): number {
+  return limit === 0 ? 0 : Math.max(1, Math.floor(limit / shares));
+}
+
 function workerEntry(): URL {
   const here = import.meta.url;
   if (!here.endsWith('.ts')) return new URL('./worker.js', here);
@@ -110,6 +118,8 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
   private readonly directory = new Map<string, Publication>();
   private readonly ipCounts = SharedIpCounts.allocate();
   private readonly settings: ReturnType<typeof settingsTextOf>;
+  /** Each caching thread's share of CACHE_MEMORY_LIMIT_MB. */
+  private readonly cacheShareBytes: number;
   private certificates: CertificateWatcher | undefined;
   /** Edge mode: the upstreams from the origin, all in this thread (one per channel and key for the server). */
   readonly upstream: EdgeRelays | undefined;
@@ -140,11 +150,15 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     this.tlsFiles = checkListenerSettings(config);
     this.settings = settingsTextOf(config);
     this.authorizer = options.authorizer ?? createAuthorizer(config, this.logger);
+    // The main thread caches streams only for the bridges or an edge's upstreams: then it takes
+    // a share of the limit like a worker; else it holds nothing and no share.
+    const mainCaches = this.observers.length > 0 || config.originUrl.length > 0;
+    this.cacheShareBytes = cacheShareBytes(cacheMemoryLimitBytes(config.cacheMemoryLimitMb), config.workers + (mainCaches ? 1 : 0));
     this.registry = ChannelRegistry.withMediaCache({
       capacityBytes: Math.floor(config.gopCacheSizeMb * MEBIBYTE),
       gops: config.gopCacheGops,
       overflow: config.receiverOverflow,
-      memoryLimitBytes: cacheMemoryLimitBytes(config.cacheMemoryLimitMb),
+      memoryLimitBytes: mainCaches ? this.cacheShareBytes : 0,
     });
     const observer = {
       publishStarted: (channel: Channel, publisher: Publisher) => {
@@ -226,7 +240,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     const { port1: mainEnd, port2: workerEnd } = new MessageChannel();
     const settings = { ...this.settings, httpPort: String(this.httpPort), ...(this.tlsPort === undefined ? {} : { sslPort: String(this.tlsPort) }) };
     const keysText = this.authorizer instanceof KeysFileAuthorizer ? this.authorizer.keysText : undefined;
-    const data: WorkerData = { thread, settings, ipCounts: this.ipCounts, testHooks: this.testHooks, mainPort: workerEnd, pushToMain: this.observers.length > 0, keysText, log: { requests: this.logger.requestsEnabled, debug: this.logger.debugEnabled } };
+    const data: WorkerData = { thread, settings, ipCounts: this.ipCounts, testHooks: this.testHooks, mainPort: workerEnd, pushToMain: this.observers.length > 0, cacheLimitBytes: this.cacheShareBytes, keysText, log: { requests: this.logger.requestsEnabled, debug: this.logger.debugEnabled } };
     const entry = workerEntry();
     // The built entry needs no loader: a test runner's TypeScript hooks would only slow each start.
     const worker = new Worker(entry, { workerData: data, transferList: [workerEnd], name: `ws-stream-worker-${thread}`, ...(entry.pathname.endsWith('.js') ? { execArgv: [] } : {}) });

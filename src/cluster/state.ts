@@ -152,6 +152,8 @@ export function mergeStates(states: readonly ThreadState[]): ServerState {
   const merged = new Map<string, ServerChannel>();
   for (const [name, { publisher, receivers, any, owner }] of channels) {
     const source = owner ?? any!;
+    // In the order they connected, as one thread lists them (a stable sort: same-millisecond ties keep thread order).
+    receivers.sort((a, b) => a.connectedAt - b.connectedAt);
     merged.set(name, { name, publisher, receivers, cacheBytes: source.cacheBytes, cacheEnabled: source.cacheEnabled, media: source.media });
   }
   return { threads: states.length, connections, traffic, publishesAccepted, receiversClosedSlow, refusedUpgrades, cache, queuedBytes, channels: merged };

@@ -38,6 +38,8 @@ export interface WorkerData {
   readonly keysText?: string;
   /** The main thread's bridges or recordings want every stream, whole. */
   readonly pushToMain: boolean;
+  /** This thread's share of CACHE_MEMORY_LIMIT_MB (see cacheShareBytes). */
+  readonly cacheLimitBytes: number;
 }
 
 const data = workerData as WorkerData;
@@ -144,6 +146,7 @@ const server = new StreamServer(config, {
     sharedPorts: true,
     threads: config.workers,
     index: data.thread,
+    cacheLimitBytes: data.cacheLimitBytes,
     viewerJoined: (channel) => relays!.viewerJoined(channel),
   },
 });

@@ -43,9 +43,11 @@ export interface ThreadRole {
   readonly ipCounts: IpCounts;
   /** The main thread took each port exclusively; the threads share them (SO_REUSEPORT). */
   readonly sharedPorts: true;
-  /** How many threads share CACHE_MEMORY_LIMIT_MB (each keeps its share), and this one's number (1 …). */
+  /** How many worker threads there are, and this one's number (1 …). */
   readonly threads: number;
   readonly index: number;
+  /** This thread's share of CACHE_MEMORY_LIMIT_MB, in bytes (0: no limit). */
+  readonly cacheLimitBytes: number;
   /** A receiver joined a channel here: the channel may be published on another thread. Returns its leave. */
   viewerJoined(channel: Channel): () => void;
 }
@@ -193,7 +195,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       capacityBytes: Math.floor(config.gopCacheSizeMb * MEBIBYTE),
       gops: config.gopCacheGops,
       overflow: config.receiverOverflow,
-      memoryLimitBytes: Math.floor(cacheMemoryLimitBytes(config.cacheMemoryLimitMb) / (options.thread?.threads ?? 1)),
+      memoryLimitBytes: options.thread?.cacheLimitBytes ?? cacheMemoryLimitBytes(config.cacheMemoryLimitMb),
     });
     this.maxMessageBytes = Math.floor(config.maxMessageSizeMb * MEBIBYTE);
     this.receiverBufferBytes = Math.floor(config.maxReceiverBufferMb * MEBIBYTE);

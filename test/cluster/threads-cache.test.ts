@@ -37,3 +37,17 @@ t.test('probe on another thread: one message, then a normal close', async (t) =>
   t.same(await probe.closed, { code: 1000, reason: 'Probe done' });
   t.same(probe.binaryMessages, [patternBytes(2000, 4)], 'exactly one message: the first chunk of an opaque stream');
 });
+
+t.test('CACHE_MEMORY_LIMIT_MB is shared out: the threads\' limits add up to it, the main thread\'s share only when it caches', async (t) => {
+  for (const [settings, shares, what] of [
+    [{}, 3, 'three workers; the main thread caches nothing'],
+    [{ bridgeHls: 'YES' }, 4, 'with bridges, the main thread (which runs them) takes a share'],
+  ] as const) {
+    const { app } = await startThreaded(t, 3, { cacheMemoryLimitMb: '12', ...settings });
+    const states = await app.cluster!.state();
+    const limits = states.map((state) => state.cache.limitBytes).filter((limit) => limit > 0);
+    t.equal(limits.length, shares, `${what}: ${shares} shares`);
+    t.ok(limits.every((limit) => limit === Math.floor((12 * 1024 * 1024) / shares)), 'even ones');
+    t.equal(mergeStates(states).cache.limitBytes, 12 * 1024 * 1024 - ((12 * 1024 * 1024) % shares), 'adding up to the limit');
+  }
+});
