@@ -116,6 +116,8 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
   private readonly relays: ThreadRelays;
   private readonly workers = new Map<number, WorkerHandle>();
   private readonly directory = new Map<string, Publication>();
+  /** Channel → threads with viewers waiting for it to be published (see the 'interest' event). */
+  private readonly waitingViewers = new Map<string, Set<number>>();
   private readonly ipCounts = SharedIpCounts.allocate();
   private readonly settings: ReturnType<typeof settingsTextOf>;
   /** Each caching thread's share of CACHE_MEMORY_LIMIT_MB. */
@@ -301,6 +303,8 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
         return this.edgeLeave(`${handle.thread}:${event.viewer}`);
       case 'log':
         return this.logger.line(event.line, event.isError);
+      case 'interest':
+        return this.interest(handle.thread, event.channel, event.waiting);
       case 'ready':
         return;
     }
@@ -336,13 +340,26 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     }
     if (this.directory.get(request.channel) === hold) this.directory.delete(request.channel);
     if (decision.accepted) {
-      if (!this.workers.get(thread)?.ready || this.closing) {
+      const handle = this.workers.get(thread);
+      if (handle?.ready !== true || this.closing) {
         this.authorizer.published?.(request.channel, decision.streamId);
         return { accepted: false };
       }
       this.directory.set(request.channel, { owner: thread, streamId: decision.streamId, live: false });
+      // Told before the answer (the same port, in order): the stream goes to them from its first byte.
+      const waiting = [...(this.waitingViewers.get(request.channel) ?? [])].filter((other) => other !== thread);
+      if (waiting.length > 0) this.command(handle, { type: 'waiting-viewers', channel: request.channel, threads: waiting });
     }
     return decision;
+  }
+
+  /** Thread `thread` has viewers waiting for `channel` (published nowhere, as far as it knew), or no longer. */
+  private interest(thread: number, channel: string, waiting: boolean): void {
+    const threads = this.waitingViewers.get(channel) ?? new Set<number>();
+    if (waiting) threads.add(thread);
+    else threads.delete(thread);
+    if (threads.size > 0) this.waitingViewers.set(channel, threads);
+    else this.waitingViewers.delete(channel);
   }
 
   private unpublish(channel: string, streamId: string): void {
@@ -365,6 +382,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     handle.requests.rejectAll(`worker ${handle.thread} exited`);
     handle.relay.close();
     this.relays.removePeer(handle.thread);
+    for (const channel of [...this.waitingViewers.keys()]) this.interest(handle.thread, channel, false);
     this.broadcast({ type: 'peer-gone', thread: handle.thread });
     for (const [id, entry] of [...this.edgeViewers]) if (entry.thread === handle.thread) this.edgeLeave(id);
     // Its publishers' channels end, for the coordinator too.

@@ -42,6 +42,11 @@ export type WorkerEvent =
   /** Edge: a viewer wants `channel` from the origin with its key (see `edge-admitted`, `edge-closed`). */
   | { readonly type: 'edge-join'; readonly viewer: number; readonly channel: string; readonly key: string }
   | { readonly type: 'edge-leave'; readonly viewer: number }
+  /**
+   * This thread has viewers waiting for `channel`, published nowhere yet (or no longer): the
+   * thread that gets its publisher then sends the stream here from its first byte.
+   */
+  | { readonly type: 'interest'; readonly channel: string; readonly waiting: boolean }
   /** A log line of the worker, for the main thread's logger (one place for every thread's lines). */
   | { readonly type: 'log'; readonly line: string; readonly isError: boolean };
 
@@ -54,6 +59,8 @@ export type MainRequest =
 export type MainCommand =
   /** A channel went live on thread `owner` (0: the main thread, an edge's upstream), or ended (null). */
   | { readonly type: 'directory'; readonly channel: string; readonly owner: number | null }
+  /** The publisher about to start here: these threads have viewers waiting for its stream from its first byte. */
+  | { readonly type: 'waiting-viewers'; readonly channel: string; readonly threads: readonly number[] }
   /** Edge: the origin accepted viewer `viewer`'s key: it joins its channel. */
   | { readonly type: 'edge-admitted'; readonly viewer: number }
   /** Edge: viewer `viewer` gets the origin's final answer (an ERROR text first, if any). */

@@ -44,6 +44,10 @@ export class ThreadRelays {
   private readonly subscriptions = new Map<string, Subscription>();
   /** The internal receivers serving other threads: thread → channel → receiver. */
   private readonly served = new Map<number, Map<string, Receiver>>();
+  /** Channels this thread said it has viewers waiting for (see `interest`). */
+  private readonly waitingFor = new Set<string>();
+  /** For a publisher about to start here: the threads whose viewers wait for its first byte. */
+  private readonly waitingThreads = new Map<string, readonly number[]>();
 
   constructor(
     private readonly registry: ChannelRegistry,
@@ -58,6 +62,8 @@ export class ThreadRelays {
       /** The thread every local stream is pushed to from its start (see `pushed`). */
       readonly pushTo?: number;
       readonly observer?: RelayObserver;
+      /** This thread has viewers waiting for a channel published nowhere yet (true), or no longer (false). */
+      readonly interest?: (channel: string, waiting: boolean) => void;
     },
   ) {}
 
@@ -96,7 +102,19 @@ export class ThreadRelays {
    */
   viewerJoined(channel: Channel): () => void {
     this.follow(channel.name);
+    // Published nowhere yet: the publisher's thread is to send the stream here from its first
+    // byte, as one thread would give it to a waiting viewer (a subscription made after the
+    // announcement would start from the cache).
+    if (!this.owners.has(channel.name) && !this.waitingFor.has(channel.name) && this.options.interest !== undefined) {
+      this.waitingFor.add(channel.name);
+      this.options.interest(channel.name, true);
+    }
     return () => this.viewerLeft(channel);
+  }
+
+  /** A publisher is about to start here: `threads` have viewers waiting for it. */
+  viewersWaiting(channel: string, threads: readonly number[]): void {
+    this.waitingThreads.set(channel, threads);
   }
 
   /**
@@ -190,8 +208,9 @@ export class ThreadRelays {
   }
 
   private viewerLeft(channel: Channel): void {
-    if (this.options.pushed === true || hasViewers(channel) || !this.subscriptions.has(channel.name)) return;
-    this.unsubscribe(channel.name);
+    if (this.options.pushed === true || hasViewers(channel)) return;
+    if (this.waitingFor.delete(channel.name)) this.options.interest?.(channel.name, false);
+    if (this.subscriptions.has(channel.name)) this.unsubscribe(channel.name);
   }
 
   private unsubscribe(name: string): void {
@@ -211,6 +230,16 @@ export class ThreadRelays {
     if (this.options.pushed === true) {
       const previous = this.subscriptions.get(name);
       if (previous !== undefined) this.endRelayed(name, Closures.PUBLISHER_ENDED);
+      this.subscriptions.set(name, { owner: from });
+    }
+    if (this.options.pushed !== true && !this.subscriptions.has(name)) {
+      // Sent unasked, from the first byte (viewersWaiting): taken if viewers still wait here.
+      const owner = this.owners.get(name);
+      const here = this.registry.get(name);
+      if ((owner !== undefined && owner !== from) || here === undefined || !hasViewers(here)) {
+        this.peers.get(from)?.postMessage({ type: 'unsubscribe', channel: name });
+        return;
+      }
       this.subscriptions.set(name, { owner: from });
     }
     const subscription = this.subscriptions.get(name);
@@ -252,6 +281,8 @@ export class ThreadRelays {
   /** A stream started here: push it to the thread that follows every stream, from its first byte. */
   publishStarted(channel: Channel): void {
     if (this.options.pushTo !== undefined) this.serve(this.options.pushTo, channel.name);
+    for (const thread of this.waitingThreads.get(channel.name) ?? []) this.serve(thread, channel.name);
+    this.waitingThreads.delete(channel.name);
   }
 
   /** Thread `to` wants `name`'s stream: serve it with an internal receiver, or say it is not here. */
@@ -260,7 +291,9 @@ export class ThreadRelays {
     if (port === undefined) return;
     const channel = this.registry.get(name);
     const publisher = channel?.publisher;
-    if (channel === undefined || publisher === undefined || publisher.relayed === true || this.served.get(to)?.has(name) === true) {
+    // Already served (sent from the first byte, then asked for after the announcement): it has it.
+    if (this.served.get(to)?.has(name) === true) return;
+    if (channel === undefined || publisher === undefined || publisher.relayed === true) {
       port.postMessage({ type: 'absent', channel: name });
       return;
     }

@@ -150,7 +150,11 @@ const server = new StreamServer(config, {
     viewerJoined: (channel) => relays!.viewerJoined(channel),
   },
 });
-relays = new ThreadRelays(server.registry, { self: data.thread, ...(data.pushToMain ? { pushTo: 0 } : {}) });
+relays = new ThreadRelays(server.registry, {
+  self: data.thread,
+  interest: (channel, waiting) => post({ type: 'interest', channel, waiting }),
+  ...(data.pushToMain ? { pushTo: 0 } : {}),
+});
 
 function connectPeer(thread: number, peer: MessagePort): void {
   peer.on('message', (message: RelayMessage) => relays!.handle(thread, message));
@@ -195,6 +199,8 @@ port.on('message', (command: MainCommand) => {
   switch (command.type) {
     case 'directory':
       return relays!.setOwner(command.channel, command.owner);
+    case 'waiting-viewers':
+      return relays!.viewersWaiting(command.channel, command.threads);
     case 'peer':
       peers.set(command.thread, command.port);
       return connectPeer(command.thread, command.port);

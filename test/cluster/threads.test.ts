@@ -23,6 +23,27 @@ t.test('a publisher on one thread reaches receivers on every thread, byte-exact 
   for (const receiver of receivers) t.same(await receiver.closed, { code: 1000, reason: 'Publisher ended' }, 'the publisher ended: closed as on its own thread');
 });
 
+t.test('viewers waiting on other threads get the stream from its first byte, with no cache to fall back on', async (t) => {
+  // No cache: a thread that started relaying only once told of the publisher would miss what
+  // came before. One thread gives a waiting viewer everything; so must every thread.
+  const { onThread } = await startThreaded(t, 3, { gopCacheSizeMb: '0' });
+  // Each round is a race the relay must win every time; several make a loss without it near certain.
+  for (const round of [1, 2, 3, 4, 5]) {
+    const receivers = await Promise.all([2, 3].map((thread) => TestClient.connect(onThread(thread, '/first/k/receive'))));
+    const publisher = await TestClient.connect(onThread(1, '/first/k/publish'));
+    const chunks = Array.from({ length: 20 }, (_, i) => patternBytes(500 + i, round * 100 + i));
+    // In one burst right after the upgrade: long before another thread could ask for the stream.
+    for (const chunk of chunks.slice(0, -1)) publisher.socket.send(chunk);
+    await publisher.send(chunks.at(-1)!);
+    for (const [index, receiver] of receivers.entries()) {
+      await receiver.until((client) => client.binaryMessages.at(-1)?.equals(chunks.at(-1)!) === true, `thread ${index + 2}: the last chunk`);
+      t.same(Buffer.concat(receiver.binaryMessages), Buffer.concat(chunks), `session ${round}, thread ${index + 2}: every byte from the first`);
+    }
+    await publisher.close();
+    for (const receiver of receivers) await receiver.closed;
+  }
+});
+
 t.test('keys: a wrong key is refused on another thread, live and idle; a second publisher on another thread is refused', async (t) => {
   const { onThread } = await startThreaded(t, 3);
   const idleWrong = await TestClient.connect(onThread(2, '/ch/wrong/receive'));
