@@ -120,7 +120,8 @@ const HEADER_LIST = /^[A-Za-z0-9!#$%&'*+.^_`|~, -]{0,1000}$/;
  * Every HLS answer is published here (`{ method, path, status }`), for tests and instrumentation
  * (an APM, an access log) that subscribe; nothing is built when nobody does.
  */
-export const hlsAnswers = diagnosticsChannel('ws-stream-server:hls');
+export const HLS_ANSWERS = 'ws-stream-server:hls';
+export const hlsAnswers = diagnosticsChannel(HLS_ANSWERS);
 
 /** What an HLS answer reports on `hlsAnswers`. */
 export interface HlsAnswer {

@@ -6,6 +6,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import uWS from 'uWebSockets.js';
 import { INTERNAL_IP } from '../bridge/bridge.js';
+import { hlsAnswers } from '../bridge/hls.js';
 import { ChannelRegistry, Receiver } from '../channels/index.js';
 import type { Channel, ClientSocket, Publisher } from '../channels/index.js';
 import { MEBIBYTE, cacheMemoryLimitBytes, settingsTextOf } from '../config/index.js';
@@ -303,6 +304,9 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
         return this.edgeLeave(`${handle.thread}:${event.viewer}`);
       case 'log':
         return this.logger.line(event.line, event.isError);
+      case 'hls-answer':
+        if (hlsAnswers.hasSubscribers) hlsAnswers.publish(event.answer);
+        return;
       case 'interest':
         return this.interest(handle.thread, event.channel, event.waiting);
       case 'ready':

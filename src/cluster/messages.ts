@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { HlsAnswer } from '../bridge/hls.js';
 
 /**
  * What threads say to each other in worker mode (WORKERS > 1). Plain objects, passed by
@@ -48,7 +49,9 @@ export type WorkerEvent =
    */
   | { readonly type: 'interest'; readonly channel: string; readonly waiting: boolean }
   /** A log line of the worker, for the main thread's logger (one place for every thread's lines). */
-  | { readonly type: 'log'; readonly line: string; readonly isError: boolean };
+  | { readonly type: 'log'; readonly line: string; readonly isError: boolean }
+  /** An HLS answer of this thread, for the main thread's diagnostics channel (where subscribers are). */
+  | { readonly type: 'hls-answer'; readonly answer: HlsAnswer };
 
 /** Worker → main, answered with a `reply`. */
 export type MainRequest =

@@ -1,7 +1,10 @@
 // The entry of a worker thread (WORKERS > 1): one StreamServer on the shared ports, its
 // channels relayed to and from the other threads, its decisions taken by the main thread.
+import { subscribe } from 'node:diagnostics_channel';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
+import { HLS_ANSWERS } from '../bridge/hls.js';
+import type { HlsAnswer } from '../bridge/hls.js';
 import { loadConfig } from '../config/index.js';
 import type { SettingName } from '../config/index.js';
 import { HmacKeyAuthorizer, KeysFileAuthorizer } from '../coordinator/key-authorizers.js';
@@ -45,6 +48,8 @@ export interface WorkerData {
 const data = workerData as WorkerData;
 const port = parentPort!;
 const post = (event: WorkerEvent): void => port.postMessage(event);
+// Subscribers of the HLS answers (an access log, an APM agent) are in the main thread.
+subscribe(HLS_ANSWERS, (answer) => post({ type: 'hls-answer', answer: answer as HlsAnswer }));
 const config = loadConfig({ flags: data.settings });
 // Lines go to the main thread's logger: an embedder's logger gets every thread's lines.
 const logger = new Logger(data.log, (line, isError) => post({ type: 'log', line, isError }));
