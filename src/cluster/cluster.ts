@@ -33,11 +33,6 @@ import { publicStreamsOf } from '../routes.js';
 import type { WorkerData } from './worker.js';
 
 /**
- * The worker's entry: next to this file in dist/. Under the test runner (TypeScript from src/)
- * the built one starts far faster than compiling src/ again in every thread: it is used when it
- * is newer than every source file (`npm test` builds first).
- */
-/**
  * One thread's share of CACHE_MEMORY_LIMIT_MB (`limit` bytes, 0: none) split evenly between
  * `shares` threads, so that their caches together stay within it.
  */
@@ -45,6 +40,11 @@ function cacheShareBytes(limit: number, shares: number): number {
   return limit === 0 ? 0 : Math.max(1, Math.floor(limit / shares));
 }
 
+/**
+ * The worker's entry: next to this file in dist/. Under the test runner (TypeScript from src/)
+ * the built one starts far faster than compiling src/ again in every thread: it is used when it
+ * is newer than every source file (`npm test` builds first).
+ */
 function workerEntry(): URL {
   const here = import.meta.url;
   if (!here.endsWith('.ts')) return new URL('./worker.js', here);
