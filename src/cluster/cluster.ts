@@ -350,9 +350,10 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
         return { accepted: false };
       }
       this.directory.set(request.channel, { owner: thread, streamId: decision.streamId, live: false });
-      // Told before the answer (the same port, in order): the stream goes to them from its first byte.
+      // Told before the answer (the same port, in order): the stream goes to them from its first
+      // byte. Always sent, so that no list of an earlier publish that never started stays there.
       const waiting = [...(this.waitingViewers.get(request.channel) ?? [])].filter((other) => other !== thread);
-      if (waiting.length > 0) this.command(handle, { type: 'waiting-viewers', channel: request.channel, threads: waiting });
+      this.command(handle, { type: 'waiting-viewers', channel: request.channel, threads: waiting });
     }
     return decision;
   }

@@ -81,7 +81,11 @@ export class ThreadRelays {
     }
     for (const receiver of this.served.get(thread)?.values() ?? []) this.dropServed(thread, receiver);
     this.served.delete(thread);
-    for (const [channel, owner] of [...this.owners]) if (owner === thread) this.owners.delete(channel);
+    for (const [channel, owner] of [...this.owners]) {
+      if (owner !== thread) continue;
+      this.owners.delete(channel);
+      this.awaitPublisher(channel);
+    }
   }
 
   /** The directory changed: `channel` is published on `owner` (null: nowhere). */
@@ -89,6 +93,7 @@ export class ThreadRelays {
     if (owner === null) this.owners.delete(channel);
     else this.owners.set(channel, owner);
     this.follow(channel);
+    if (owner === null) this.awaitPublisher(channel);
   }
 
   /** The thread a channel's publisher is on, as far as this thread knows. */
@@ -102,14 +107,22 @@ export class ThreadRelays {
    */
   viewerJoined(channel: Channel): () => void {
     this.follow(channel.name);
-    // Published nowhere yet: the publisher's thread is to send the stream here from its first
-    // byte, as one thread would give it to a waiting viewer (a subscription made after the
-    // announcement would start from the cache).
-    if (!this.owners.has(channel.name) && !this.waitingFor.has(channel.name) && this.options.interest !== undefined) {
-      this.waitingFor.add(channel.name);
-      this.options.interest(channel.name, true);
-    }
+    this.awaitPublisher(channel.name);
     return () => this.viewerLeft(channel);
+  }
+
+  /**
+   * `name` is published nowhere (as far as this thread knows) and has viewers here: the thread
+   * that gets its publisher is to send the stream here from its first byte, as one thread
+   * gives it to a waiting viewer (a subscription made after the announcement would start from
+   * the cache).
+   */
+  private awaitPublisher(name: string): void {
+    if (this.options.interest === undefined || this.owners.has(name) || this.waitingFor.has(name)) return;
+    const channel = this.registry.get(name);
+    if (channel === undefined || !hasViewers(channel)) return;
+    this.waitingFor.add(name);
+    this.options.interest(name, true);
   }
 
   /** A publisher is about to start here: `threads` have viewers waiting for it. */
@@ -243,7 +256,12 @@ export class ThreadRelays {
       this.subscriptions.set(name, { owner: from });
     }
     const subscription = this.subscriptions.get(name);
-    if (subscription === undefined || subscription.owner !== from) return;
+    if (subscription === undefined || subscription.owner !== from) {
+      // An unasked start while this thread still follows the channel's previous owner: the new
+      // owner stops serving it, and serves it again when asked (after the announcement).
+      if (subscription !== undefined && this.options.pushed !== true) this.peers.get(from)?.postMessage({ type: 'unsubscribe', channel: name });
+      return;
+    }
     const channel = this.registry.getOrCreate(name);
     if (channel.publisher !== undefined) return;
     const publisher: Publisher = {

@@ -37,7 +37,11 @@ async function publishWithLateJoiners(
   for (let i = 0; i < chunks.length; i++) {
     if (joinBefore.includes(i)) {
       await witness.until((client) => client.binaryBytes >= sent, `the witness got ${sent} bytes`);
-      joiners.push({ client: await TestClient.connect(server.url(`/${channel}/k/receive`)), joinedAt: sent });
+      const joiner = await TestClient.connect(server.url(`/${channel}/k/receive`));
+      // Joined once its backlog comes (with worker threads, a thread's first viewer joins when
+      // the publisher's thread serves that thread): only then does the stream go on.
+      await joiner.binary(1);
+      joiners.push({ client: joiner, joinedAt: sent });
     }
     await publisher.send(Buffer.from(chunks[i]!));
     sent += chunks[i]!.byteLength;
