@@ -4,6 +4,7 @@
 // `drain` callback was only partly written, so the receiver stalled for good.
 import t from 'tap';
 import type { Test } from 'tap';
+import type { ServerState } from '../src/cluster/index.js';
 import { startTestServer } from './helpers/server.js';
 import type { TestServer } from './helpers/server.js';
 import { TestClient, patternBytes } from './helpers/client.js';
@@ -42,13 +43,17 @@ async function setup(t: Test, channel: string, settings: Parameters<typeof start
   return { server, publisher, paused, witness };
 }
 
-/** Publishes `chunks`, waits for the witness to get them, and returns what the server holds for the paused receiver. */
-async function publishWhilePaused(s: Setup, channel: string, chunks: readonly Buffer[]): Promise<number> {
+/**
+ * Publishes `chunks`, waits for the witness to get them, and returns what the server holds for
+ * the paused receiver once it holds more than `atLeast` (with worker threads the paused
+ * receiver's thread may still be applying the relayed stream when the witness has it all).
+ */
+async function publishWhilePaused(s: Setup, channel: string, chunks: readonly Buffer[], atLeast: number): Promise<number> {
   const total = s.witness.binaryBytes + chunks.reduce((sum, chunk) => sum + chunk.length, 0);
   for (const chunk of chunks) await s.publisher.send(chunk);
   await within(s.witness, 10_000, 'the witness gets everything', (client) => client.binaryBytes >= total);
-  const receivers = (await s.server.channel(channel))?.receivers ?? [];
-  return Math.max(...receivers.map((receiver) => receiver.bufferedBytes));
+  const heldIn = (state: ServerState): number => Math.max(0, ...(state.channels.get(channel)?.receivers ?? []).map((receiver) => receiver.bufferedBytes));
+  return heldIn(await s.server.until((state) => heldIn(state) > atLeast, `the server holds more than ${atLeast} bytes for the paused receiver`));
 }
 
 for (const cache of ['0', '256']) {
@@ -56,7 +61,7 @@ for (const cache of ['0', '256']) {
     const s = await setup(t, 'resume', { gopCacheSizeMb: cache });
     // 12 MiB: more than loopback TCP absorbs, within the default 16 MiB receiver buffer.
     const chunks = Array.from({ length: 48 }, (_, i) => patternBytes(256 * 1024, i + 1));
-    const held = await publishWhilePaused(s, 'resume', chunks);
+    const held = await publishWhilePaused(s, 'resume', chunks, 1 * MiB);
     t.ok(held > 1 * MiB, `the server holds ${held} bytes for the paused receiver (well beyond its 256 KiB socket share)`);
 
     s.paused.socket.resume();
@@ -76,7 +81,7 @@ t.test('WebM within the buffer: a resumed receiver gets every cluster in order, 
   const s = await setup(t, 'webm', { gopCacheSizeMb: '0' });
   const clusters = Array.from({ length: 48 }, (_, i) => cluster(i, [simpleBlock(1, true, 256 * 1024 - 64 + (i % 7))]));
   const chunks = [webmInit(), ...clusters];
-  const held = await publishWhilePaused(s, 'webm', chunks);
+  const held = await publishWhilePaused(s, 'webm', chunks, 1 * MiB);
   t.ok(held > 1 * MiB, `the server holds ${held} bytes for the paused receiver`);
 
   s.paused.socket.resume();
@@ -96,14 +101,14 @@ t.test('WebM past the buffer with RECEIVER_OVERFLOW=skip: a resumed receiver get
   const clusterOf = (i: number): Buffer => cluster(i, [simpleBlock(1, true, 256 * 1024 - 64 + (i % 7))]);
   // 24 MiB of one-keyframe clusters: the paused receiver falls more than 8 MiB behind.
   const clusters = Array.from({ length: 96 }, (_, i) => clusterOf(i));
-  await publishWhilePaused(s, 'skip', [init, ...clusters]);
+  await publishWhilePaused(s, 'skip', [init, ...clusters], 0);
   const receiver = (await s.server.channel('skip'))?.receivers.find((r) => r.skips > 0);
   t.ok(receiver !== undefined, 'the paused receiver skipped ahead instead of being closed');
   // Then fill its queue again to just under the limit, so that it has megabytes to catch up on.
   const room = Math.floor((8 * MiB - receiver!.bufferedBytes - MiB) / (256 * 1024));
   const more = Array.from({ length: Math.max(room, 0) }, (_, i) => clusterOf(96 + i));
   clusters.push(...more);
-  const held = await publishWhilePaused(s, 'skip', more);
+  const held = await publishWhilePaused(s, 'skip', more, 4 * MiB);
   t.ok(held > 4 * MiB, `the server holds ${held} bytes for the paused receiver`);
 
   s.paused.socket.resume();
