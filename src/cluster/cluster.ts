@@ -7,9 +7,9 @@ import type { MessagePort } from 'node:worker_threads';
 import uWS from 'uWebSockets.js';
 import { INTERNAL_IP } from '../bridge/bridge.js';
 import { hlsAnswers } from '../bridge/hls.js';
-import { ChannelRegistry, Receiver } from '../channels/index.js';
-import type { Channel, ClientSocket, Publisher } from '../channels/index.js';
-import { MEBIBYTE, cacheMemoryLimitBytes, settingsTextOf } from '../config/index.js';
+import { Receiver } from '../channels/index.js';
+import type { Channel, ChannelRegistry, ClientSocket, Publisher } from '../channels/index.js';
+import { cacheMemoryLimitBytes, settingsTextOf } from '../config/index.js';
 import type { Config } from '../config/index.js';
 import { createAuthorizer } from '../coordinator/index.js';
 import type { PublishAuthorizer, PublishDecision, StreamController } from '../coordinator/authorizer.js';
@@ -21,7 +21,7 @@ import type { Logger } from '../log/logger.js';
 import { SharedIpCounts } from '../server/ip-limiter.js';
 import { describeAddress, listen } from '../server/listen.js';
 import { CertificateWatcher, loadPair } from '../server/tls-certificates.js';
-import { checkListenerSettings } from '../server/stream-server.js';
+import { checkListenerSettings, createChannelRegistry } from '../server/stream-server.js';
 import type { PublishObserver } from '../server/stream-server.js';
 import type { CertificatePair, TlsFiles } from '../server/tls-certificates.js';
 import type { MainCommand, MainRequest, RelayMessage, WorkerEvent, WorkerRequest } from './messages.js';
@@ -157,12 +157,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     // a share of the limit like a worker; else it holds nothing and no share.
     const mainCaches = this.observers.length > 0 || config.originUrl.length > 0;
     this.cacheShareBytes = cacheShareBytes(cacheMemoryLimitBytes(config.cacheMemoryLimitMb), config.workers + (mainCaches ? 1 : 0));
-    this.registry = ChannelRegistry.withMediaCache({
-      capacityBytes: Math.floor(config.gopCacheSizeMb * MEBIBYTE),
-      gops: config.gopCacheGops,
-      overflow: config.receiverOverflow,
-      memoryLimitBytes: mainCaches ? this.cacheShareBytes : 0,
-    });
+    this.registry = createChannelRegistry(config, mainCaches ? this.cacheShareBytes : 0);
     const observer = {
       publishStarted: (channel: Channel, publisher: Publisher) => {
         for (const each of this.observers) each.publishStarted(channel, publisher);

@@ -241,25 +241,19 @@ export class ThreadRelays {
 
   private startRelayed(from: number, name: string, relayed: RelayedPublisher, cacheCleared: boolean): void {
     if (this.options.pushed === true) {
-      const previous = this.subscriptions.get(name);
-      if (previous !== undefined) this.endRelayed(name, Closures.PUBLISHER_ENDED);
+      if (this.subscriptions.has(name)) this.endRelayed(name, Closures.PUBLISHER_ENDED);
       this.subscriptions.set(name, { owner: from });
-    }
-    if (this.options.pushed !== true && !this.subscriptions.has(name)) {
+    } else if (!this.subscriptions.has(name)) {
       // Sent unasked, from the first byte (viewersWaiting): taken if viewers still wait here.
       const owner = this.owners.get(name);
       const here = this.registry.get(name);
-      if ((owner !== undefined && owner !== from) || here === undefined || !hasViewers(here)) {
-        this.peers.get(from)?.postMessage({ type: 'unsubscribe', channel: name });
-        return;
-      }
-      this.subscriptions.set(name, { owner: from });
+      if ((owner === undefined || owner === from) && here !== undefined && hasViewers(here)) this.subscriptions.set(name, { owner: from });
     }
     const subscription = this.subscriptions.get(name);
-    if (subscription === undefined || subscription.owner !== from) {
-      // An unasked start while this thread still follows the channel's previous owner: the new
-      // owner stops serving it, and serves it again when asked (after the announcement).
-      if (subscription !== undefined && this.options.pushed !== true) this.peers.get(from)?.postMessage({ type: 'unsubscribe', channel: name });
+    if (subscription?.owner !== from) {
+      // Not wanted here (its viewers left, or this thread still follows the channel's previous
+      // owner): the sender stops serving it, and serves it again if asked after the announcement.
+      this.peers.get(from)?.postMessage({ type: 'unsubscribe', channel: name });
       return;
     }
     const channel = this.registry.getOrCreate(name);
