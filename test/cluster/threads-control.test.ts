@@ -20,8 +20,7 @@ t.test('STREAM-KILL from the coordinator reaches the publisher on its thread; PU
   const publisher = await TestClient.connect(onThread(2, '/news/k/publish'));
   const request = await coordinator.message('PUBLISH-REQUEST');
   t.equal(request.args['stream-channel'], 'news');
-  // The stream reaches the other thread first (a session that ends before another thread relays
-  // it leaves that thread's idle receivers waiting: see docs/scaling.md).
+  // The stream flows to the other thread first: the kill ends a stream being relayed there.
   await publisher.send(patternBytes(100, 1));
   await receiver.binary(1);
   coordinator.send('STREAM-KILL\nStream-Channel: news\nStream-Id: stream-9');
