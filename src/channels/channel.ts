@@ -1,10 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Closures, SessionErrors } from '../protocol/errors.js';
 import type { Closure } from '../protocol/errors.js';
-import type { Backlog, StreamCache } from '../media/chunk-cache.js';
+import type { Backlog, ProbeAnswer, StreamCache } from '../media/chunk-cache.js';
 import type { MediaInfo } from '../media/types.js';
 import { Receiver } from './receiver.js';
-import type { OverflowPolicy } from './receiver.js';
+import type { OverflowPolicy, ReceiverKind } from './receiver.js';
 import type { ClientSocket, SessionInfo } from './transport.js';
 
 /** The publishing side of a channel. */
@@ -20,6 +20,21 @@ export interface Publisher {
    * connection of this thread, never killed or counted here.
    */
   readonly relayed?: boolean;
+  /**
+   * Where the stream is cached, when not here (a relayed stream: its publisher's thread). A
+   * receiver joining the stream late (after its first chunk came here) waits, idle, for
+   * `startLate` with what it gets there.
+   */
+  readonly lateJoins?: LateJoinSource;
+}
+
+/** What a receiver joining a stream late starts with: a probe's answer, or a backlog. */
+export type LateJoin = { readonly probe: ProbeAnswer } | { readonly backlog: Backlog };
+
+/** The cache of a stream published on another thread (see Publisher.lateJoins). */
+export interface LateJoinSource {
+  /** `receiver` joined late: get it what `lateJoin(receiver.kind)` gives where the stream is cached. */
+  request(receiver: Receiver): void;
 }
 
 export interface ChannelOptions {
@@ -39,7 +54,10 @@ export class Channel {
   /** A publish upgrade passed the checks and awaits authorization: the channel is taken. */
   private reserved = false;
   readonly receivers = new Set<Receiver>();
-  /** Told when a receive-clear-cache receiver empties and disables the cache (worker threads relay it). */
+  /**
+   * Told when a receive-clear-cache receiver empties and disables the cache here (a relayed
+   * stream's thread tells its publisher's thread).
+   */
   readonly cacheClearedListeners = new Set<() => void>();
 
   constructor(
@@ -136,32 +154,67 @@ export class Channel {
     for (const receiver of [...this.receivers]) receiver.close(closure);
   }
 
-  /** Empties and disables the cache for the rest of the stream (a receive-clear-cache on another thread). */
+  /**
+   * Keeps nothing for late joiners for the rest of the stream, parsing it still (the keyframe
+   * points of a relayed stream, whose cache is on its publisher's thread).
+   */
   clearCache(): void {
     this.cache.clearAndDisable();
   }
 
-  private startReceiver(receiver: Receiver): void {
-    if (receiver.kind === 'probe') {
-      receiver.start(NO_BACKLOG);
-      this.serveProbe(receiver);
-      return;
-    }
+  /**
+   * What a receiver of `kind` joining now starts with: a probe's answer, or the cache's backlog
+   * (a receive-clear-cache then empties and disables the cache).
+   */
+  lateJoin(kind: ReceiverKind): LateJoin {
+    if (kind === 'probe') return { probe: this.cache.probe() };
     const backlog = this.cache.snapshot();
-    if (receiver.kind === 'receive-clear-cache') {
+    if (kind === 'receive-clear-cache') {
       this.cache.clearAndDisable();
       for (const listener of this.cacheClearedListeners) listener();
     }
-    receiver.start(backlog);
+    return { backlog };
+  }
+
+  /**
+   * `receiver`, waiting for it, gets what it joins with on the publisher's thread (`join` there,
+   * in step with the stream here: see Publisher.lateJoins); null if that thread has no stream.
+   */
+  startLate(receiver: Receiver, join: LateJoin | null): void {
+    if (!this.receivers.has(receiver) || receiver.currentState !== 'idle' || this.currentPublisher === undefined) return;
+    // The init it has is the one here, which the publisher's thread numbers differently.
+    const here = this.cache.snapshot();
+    if (join === null) receiver.start(here);
+    else if ('probe' in join) this.startWith(receiver, join);
+    else receiver.start({ ...join.backlog, generation: here.generation, version: here.version });
+  }
+
+  private startReceiver(receiver: Receiver): void {
+    const publisher = this.currentPublisher;
+    // Before the first chunk came, the stream is all ahead: not a late join, wherever it is cached.
+    if (publisher?.lateJoins !== undefined && publisher.chunksIn > 0) publisher.lateJoins.request(receiver);
+    else this.startWith(receiver, this.lateJoin(receiver.kind));
+  }
+
+  private startWith(receiver: Receiver, join: LateJoin): void {
+    if ('backlog' in join) {
+      receiver.start(join.backlog);
+      return;
+    }
+    receiver.start(NO_BACKLOG);
+    this.answerProbe(receiver, join.probe);
+  }
+
+  private serveProbe(receiver: Receiver, live: Uint8Array): void {
+    this.answerProbe(receiver, this.cache.probe(), live);
   }
 
   /**
    * A probe gets one message once the cache can answer: the init and the stream from a complete
    * keyframe (recognised containers), or the first chunk (opaque streams).
    */
-  private serveProbe(receiver: Receiver, live?: Uint8Array): void {
+  private answerProbe(receiver: Receiver, answer: ProbeAnswer, live?: Uint8Array): void {
     if (receiver.currentState !== 'live') return;
-    const answer = this.cache.probe();
     if (answer === 'wait') return;
     if (answer === 'next-chunk') {
       if (live !== undefined) receiver.sendProbe(live);

@@ -1,5 +1,5 @@
 export { Channel, keysMatch } from './channel.js';
-export type { ChannelOptions, Publisher } from './channel.js';
+export type { ChannelOptions, LateJoin, LateJoinSource, Publisher } from './channel.js';
 export { ChannelRegistry } from './registry.js';
 export { Receiver } from './receiver.js';
 export type { OverflowPolicy, ReceiverKind, ReceiverState } from './receiver.js';

@@ -1,4 +1,5 @@
 import { Closures, SessionErrors } from '../protocol/errors.js';
+import { totalBytes } from '../media/bytes.js';
 import type { Closure, SessionError } from '../protocol/errors.js';
 import type { ConnectionKind } from '../protocol/route.js';
 import { ChunkQueue } from '../media/chunk-queue.js';
@@ -140,7 +141,7 @@ export class Receiver {
       return;
     }
     const point = media?.points[0];
-    if (point !== undefined && point.lead.length > 0) this.live.markFromEnd(byteLength(point.lead));
+    if (point !== undefined && point.lead.length > 0) this.live.markFromEnd(totalBytes(point.lead));
     this.live.push(stable());
     if (point !== undefined && point.lead.length === 0) this.live.markLast(point.offset);
     if (this.cutPending || this.live.bytes > this.bufferLimit) this.overflowed(media);
@@ -256,10 +257,4 @@ export class Receiver {
 
 function isChunkList(backlog: Backlog | readonly Uint8Array[]): backlog is readonly Uint8Array[] {
   return Array.isArray(backlog);
-}
-
-function byteLength(parts: readonly Uint8Array[]): number {
-  let total = 0;
-  for (const part of parts) total += part.byteLength;
-  return total;
 }

@@ -153,9 +153,10 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     this.tlsFiles = checkListenerSettings(config);
     this.settings = settingsTextOf(config);
     this.authorizer = options.authorizer ?? createAuthorizer(config, this.logger);
-    // The main thread caches streams only for the bridges or an edge's upstreams: then it takes
-    // a share of the limit like a worker; else it holds nothing and no share.
-    const mainCaches = this.observers.length > 0 || config.originUrl.length > 0;
+    // Streams are cached on their publisher's thread only (see ThreadRelays): the main thread
+    // caches the channels of an edge's upstreams, which it publishes, and then takes a share of
+    // the limit like a worker; else (bridges read streams relayed to it) it holds no cache.
+    const mainCaches = config.originUrl.length > 0;
     this.cacheShareBytes = cacheShareBytes(cacheMemoryLimitBytes(config.cacheMemoryLimitMb), config.workers + (mainCaches ? 1 : 0));
     this.registry = createChannelRegistry(config, mainCaches ? this.cacheShareBytes : 0);
     const observer = {

@@ -1,5 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { HlsAnswer } from '../bridge/hls.js';
+import type { LateJoin, ReceiverKind } from '../channels/index.js';
+
 
 /**
  * What threads say to each other in worker mode (WORKERS > 1). Plain objects, passed by
@@ -13,14 +15,22 @@ export type RelayMessage =
   | { readonly type: 'subscribe'; readonly channel: string }
   | { readonly type: 'unsubscribe'; readonly channel: string }
   /** The stream follows: who publishes it (for key checks and stats). */
-  | { readonly type: 'start'; readonly channel: string; readonly publisher: RelayedPublisher; readonly cacheCleared: boolean }
+  | { readonly type: 'start'; readonly channel: string; readonly publisher: RelayedPublisher }
   /** The channel is not published here (any more): wait for the next `available`. */
   | { readonly type: 'absent'; readonly channel: string }
   | { readonly type: 'chunk'; readonly channel: string; readonly data: Uint8Array }
   /** The publisher ended: close the channel's receivers with this code and reason. */
   | { readonly type: 'end'; readonly channel: string; readonly code: number; readonly reason: string }
-  /** A receive-clear-cache receiver emptied and disabled the cache (either direction). */
-  | { readonly type: 'clear'; readonly channel: string };
+  /** A receive-clear-cache receiver waiting for the stream emptied and disabled the cache (to the publisher's thread). */
+  | { readonly type: 'clear'; readonly channel: string }
+  /**
+   * A receiver of `kind` joined the relayed stream late (to the publisher's thread, which holds
+   * the cache): answered with `late-join-answer` on the port the stream comes by, so that the
+   * answer falls between the chunks the asking thread has and the ones that follow.
+   */
+  | { readonly type: 'late-join'; readonly channel: string; readonly request: number; readonly kind: ReceiverKind }
+  /** What receiver `request` starts with (null: the stream is not served to the asking thread any more). */
+  | { readonly type: 'late-join-answer'; readonly channel: string; readonly request: number; readonly join: LateJoin | null };
 
 export interface RelayedPublisher {
   readonly id: number;

@@ -1,6 +1,7 @@
 import { INTERNAL_IP } from '../bridge/bridge.js';
+import { totalBytes } from '../media/bytes.js';
 import { Receiver } from '../channels/index.js';
-import type { Channel, ChannelRegistry, ClientSocket, Publisher } from '../channels/index.js';
+import type { Channel, ChannelRegistry, ClientSocket, LateJoin, Publisher } from '../channels/index.js';
 import { Closures } from '../protocol/errors.js';
 import type { Closure } from '../protocol/errors.js';
 import type { RelayMessage, RelayedPublisher } from './messages.js';
@@ -33,8 +34,14 @@ const NO_SOCKET: ClientSocket = { sendBinary: () => {}, sendText: () => {}, buff
  * thread with receivers of the channel subscribes to the owner, which serves it like one more
  * receiver of the channel (an internal one that never skips): the backlog a late joiner would
  * get, then every chunk, then the end. The subscriber publishes that stream into its own channel
- * of the same name, whose cache, fan-out, key checks and slow-receiver policy then work as for a
- * local publisher. So a chunk crosses to a thread once, whatever its number of receivers there.
+ * of the same name, whose fan-out, key checks and slow-receiver policy then work as for a local
+ * publisher. So a chunk crosses to a thread once, whatever its number of receivers there.
+ *
+ * The stream is cached on its owner only: the subscriber's channel parses it (for the keyframe
+ * points) but keeps nothing, and a receiver joining it late there asks the owner for what it
+ * starts with (`late-join`). The answer comes on the port the stream comes by, so it fits the
+ * stream exactly where the subscriber has it: the late joiner gets the owner's backlog, with
+ * nothing twice and nothing missing, and memory holds one cache per channel, not one per thread.
  */
 export class ThreadRelays {
   /** Who publishes what (the main thread's directory, as last told): channel → owner thread. */
@@ -48,6 +55,9 @@ export class ThreadRelays {
   private readonly waitingFor = new Set<string>();
   /** For a publisher about to start here: the threads whose viewers wait for its first byte. */
   private readonly waitingThreads = new Map<string, readonly number[]>();
+  /** Late joiners here waiting for the owner's answer (`late-join`), by request number. */
+  private readonly lateJoiners = new Map<number, { readonly owner: number; readonly receiver: Receiver; readonly publisher: Publisher }>();
+  private nextRequest = 1;
 
   constructor(
     private readonly registry: ChannelRegistry,
@@ -81,6 +91,7 @@ export class ThreadRelays {
     }
     for (const receiver of this.served.get(thread)?.values() ?? []) this.dropServed(thread, receiver);
     this.served.delete(thread);
+    for (const [request, { owner }] of this.lateJoiners) if (owner === thread) this.lateJoiners.delete(request);
     for (const [channel, owner] of [...this.owners]) {
       if (owner !== thread) continue;
       this.owners.delete(channel);
@@ -163,6 +174,7 @@ export class ThreadRelays {
     while (this.inboxHead < this.inbox.length && bytes < RELAY_BYTES_PER_TURN) {
       const { from, message } = this.inbox[this.inboxHead++]!;
       if (message.type === 'chunk') bytes += message.data.byteLength;
+      else if (message.type === 'late-join-answer' && message.join !== null && 'backlog' in message.join) bytes += totalBytes(message.join.backlog.chunks);
       this.apply(from, message);
     }
     if (this.inboxHead < this.inbox.length) {
@@ -183,7 +195,7 @@ export class ThreadRelays {
         return;
       }
       case 'start':
-        return this.startRelayed(from, message.channel, message.publisher, message.cacheCleared);
+        return this.startRelayed(from, message.channel, message.publisher);
       case 'absent':
         if (this.subscriptions.get(message.channel)?.owner === from) this.subscriptions.delete(message.channel);
         return;
@@ -200,8 +212,21 @@ export class ThreadRelays {
           this.endRelayed(message.channel, { closeCode: message.code, closeReason: message.reason } as Closure);
         }
         return;
-      case 'clear':
-        return this.clearCache(from, message.channel);
+      case 'clear': {
+        const channel = this.registry.get(message.channel);
+        if (channel?.publisher !== undefined && channel.publisher.relayed !== true) channel.clearCache();
+        return;
+      }
+      case 'late-join':
+        return this.answerLateJoin(from, message.channel, message.request, message.kind);
+      case 'late-join-answer': {
+        const waiting = this.lateJoiners.get(message.request);
+        if (waiting === undefined || waiting.owner !== from) return;
+        this.lateJoiners.delete(message.request);
+        const channel = this.registry.get(message.channel);
+        if (channel?.publisher === waiting.publisher) channel.startLate(waiting.receiver, message.join);
+        return;
+      }
     }
   }
 
@@ -239,7 +264,7 @@ export class ThreadRelays {
     }
   }
 
-  private startRelayed(from: number, name: string, relayed: RelayedPublisher, cacheCleared: boolean): void {
+  private startRelayed(from: number, name: string, relayed: RelayedPublisher): void {
     if (this.options.pushed === true) {
       if (this.subscriptions.has(name)) this.endRelayed(name, Closures.PUBLISHER_ENDED);
       this.subscriptions.set(name, { owner: from });
@@ -266,13 +291,15 @@ export class ThreadRelays {
       bytesIn: 0,
       chunksIn: 0,
       relayed: true,
+      lateJoins: { request: (receiver) => this.askLateJoin(from, name, publisher, receiver) },
     };
     subscription.publisher = publisher;
+    // A receive-clear-cache receiver that waited here for the stream clears the owner's cache.
     channel.cacheClearedListeners.add(() => {
       if (channel.publisher === publisher) this.peers.get(from)?.postMessage({ type: 'clear', channel: name });
     });
-    // The owner's cache is off for this stream (a receive-clear-cache there): so is this one.
-    if (cacheCleared) channel.clearCache();
+    // The owner caches the stream: here it is only parsed.
+    channel.clearCache();
     channel.startPublishing(publisher);
     this.options.observer?.publishStarted(channel, publisher);
   }
@@ -311,15 +338,11 @@ export class ThreadRelays {
     }
     const { id, ip, key } = publisher.info;
     const relayed = { id, ip, key, streamId: publisher.streamId, startedAt: publisher.startedAt };
-    port.postMessage({ type: 'start', channel: name, publisher: relayed, cacheCleared: !channel.cache.enabled });
+    port.postMessage({ type: 'start', channel: name, publisher: relayed });
     let served = true;
-    const notifyCleared = (): void => {
-      if (served) port.postMessage({ type: 'clear', channel: name });
-    };
     const stop = (): void => {
       served = false;
       this.served.get(to)?.delete(name);
-      channel.cacheClearedListeners.delete(notifyCleared);
     };
     const socket: ClientSocket = {
       sendBinary: (data) => port.postMessage({ type: 'chunk', channel: name, data }),
@@ -340,7 +363,6 @@ export class ThreadRelays {
     let channels = this.served.get(to);
     if (channels === undefined) this.served.set(to, (channels = new Map()));
     channels.set(name, receiver);
-    channel.cacheClearedListeners.add(notifyCleared);
     stopServing.set(receiver, stop);
     channel.addReceiver(receiver);
   }
@@ -354,21 +376,34 @@ export class ThreadRelays {
     this.registry.releaseIfUnused(channel);
   }
 
-  /** A receive-clear-cache on thread `from` cleared `name`'s cache there: clear it here too. */
-  private clearCache(from: number, name: string): void {
+  /** `receiver` joined `name`'s relayed stream late: ask its owner what it starts with. */
+  private askLateJoin(owner: number, name: string, publisher: Publisher, receiver: Receiver): void {
+    const request = this.nextRequest++;
+    this.lateJoiners.set(request, { owner, receiver, publisher });
+    this.peers.get(owner)?.postMessage({ type: 'late-join', channel: name, request, kind: receiver.kind });
+  }
+
+  /** Thread `to` has a late joiner of `kind` on `name`'s stream, which this thread serves it. */
+  private answerLateJoin(to: number, name: string, request: number, kind: Receiver['kind']): void {
     const channel = this.registry.get(name);
-    if (channel === undefined) return;
-    channel.clearCache();
-    // The owner passes it on to every other thread it serves; a subscriber just applies it.
-    if (channel.publisher?.relayed === true) return;
-    for (const [thread, channels] of this.served) {
-      if (thread !== from && channels.has(name)) this.peers.get(thread)?.postMessage({ type: 'clear', channel: name });
-    }
+    const served = this.served.get(to)?.has(name) === true && channel?.publisher !== undefined;
+    this.peers.get(to)?.postMessage({ type: 'late-join-answer', channel: name, request, join: served ? ownBuffers(channel.lateJoin(kind)) : null });
   }
 }
 
 /** How an internal receiver serving another thread stops (unsubscribed, or that thread is gone). */
 const stopServing = new WeakMap<Receiver, () => void>();
+
+/**
+ * `join` with each part in a buffer of its own: a view of a larger buffer (a part of a chunk)
+ * would take the whole buffer with it to the other thread.
+ */
+function ownBuffers(join: LateJoin): LateJoin {
+  const own = (parts: readonly Uint8Array[]): Uint8Array[] => parts.map((part) => (part.byteLength === part.buffer.byteLength ? part : part.slice()));
+  if ('backlog' in join) return { backlog: { ...join.backlog, chunks: own(join.backlog.chunks) } };
+  return typeof join.probe === 'string' ? join : { probe: { parts: own(join.probe.parts) } };
+}
+
 
 /** Receivers of clients (not the internal ones of bridges and relays). */
 function hasViewers(channel: Channel): boolean {

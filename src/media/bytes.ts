@@ -8,13 +8,20 @@
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   const filled = parts.filter((part) => part.byteLength > 0);
   if (filled.length <= 1) return filled[0] ?? new Uint8Array(0);
-  const joined = new Uint8Array(filled.reduce((sum, part) => sum + part.byteLength, 0));
+  const joined = new Uint8Array(totalBytes(filled));
   let offset = 0;
   for (const part of filled) {
     joined.set(part, offset);
     offset += part.byteLength;
   }
   return joined;
+}
+
+/** The parts' byte lengths added up. */
+export function totalBytes(parts: readonly Uint8Array[]): number {
+  let total = 0;
+  for (const part of parts) total += part.byteLength;
+  return total;
 }
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -1,3 +1,4 @@
+import { totalBytes } from './bytes.js';
 import { ByteFifoCache, CHUNK_OVERHEAD_BYTES } from './chunk-cache.js';
 import type { Backlog, MediaTick, ProbeAnswer, StreamCache } from './chunk-cache.js';
 import { OPAQUE_FLOOR_BYTES } from './cache-budget.js';
@@ -170,7 +171,7 @@ export class MediaCache implements StreamCache, BudgetMember {
 
 /** The first `length` bytes of `chunks`, contiguous (only while sniffing: a few hundred bytes). */
 function head(chunks: readonly Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(Math.min(length, chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0)));
+  const out = new Uint8Array(Math.min(length, totalBytes(chunks)));
   let at = 0;
   for (const chunk of chunks) {
     if (at >= out.byteLength) break;

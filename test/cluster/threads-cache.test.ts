@@ -39,6 +39,29 @@ t.test('receive-clear-cache on another thread empties and disables the publisher
   t.same(later.binaryMessages, next.slice(first), 'in order, from there on');
 });
 
+t.test('a channel is cached once, on its publisher\'s thread: late joiners elsewhere get that cache', async (t) => {
+  const { app, onThread } = await startThreaded(t, 3);
+  const publisher = await TestClient.connect(onThread(1, '/once/k/publish'));
+  // Threads 2 and 3 relay the channel from its first byte.
+  const viewers = await Promise.all([2, 3].map((thread) => TestClient.connect(onThread(thread, '/once/k/receive'))));
+  const sent = Array.from({ length: 12 }, (_, index) => patternBytes(5000, index + 1));
+  for (const chunk of sent) await publisher.send(chunk);
+  for (const viewer of viewers) await viewer.until((client) => client.binaryBytes >= 12 * 5000, 'everything relayed');
+  const states = await app.cluster!.state();
+  const cached = new Map(states.map((state) => [state.thread, state.cache.bytes]));
+  t.equal(cached.get(1), 12 * (5000 + 16), 'the publisher\'s thread caches the stream (16 bytes per chunk counted)');
+  t.equal(cached.get(2), 0, 'thread 2, which relays it, holds no copy');
+  t.equal(cached.get(3), 0, 'nor thread 3');
+  t.equal(mergeStates(states).cache.bytes, 12 * (5000 + 16), 'the server\'s total is one cache, as with one thread');
+  // Late joiners on the relaying threads get the publisher thread's cache, exactly.
+  const late = await Promise.all([2, 3].map((thread) => TestClient.connect(onThread(thread, '/once/k/receive'))));
+  for (const viewer of late) await viewer.until((client) => client.binaryBytes >= 12 * 5000, 'the backlog');
+  const next = patternBytes(700, 99);
+  await publisher.send(next);
+  for (const viewer of late) await viewer.until((client) => client.binaryMessages.length === 13, 'the next chunk');
+  for (const [index, viewer] of late.entries()) t.same(viewer.binaryMessages, [...sent, next], `late joiner on thread ${index + 2}: the cache, then live, nothing twice`);
+});
+
 t.test('probe on another thread: one message, then a normal close', async (t) => {
   const { onThread } = await startThreaded(t, 2);
   const publisher = await TestClient.connect(onThread(1, '/p/k/publish'));
@@ -51,7 +74,9 @@ t.test('probe on another thread: one message, then a normal close', async (t) =>
 t.test('CACHE_MEMORY_LIMIT_MB is shared out: the threads\' limits add up to it, the main thread\'s share only when it caches', async (t) => {
   for (const [settings, shares, what] of [
     [{}, 3, 'three workers; the main thread caches nothing'],
-    [{ bridgeHls: 'YES' }, 4, 'with bridges, the main thread (which runs them) takes a share'],
+    [{ bridgeHls: 'YES' }, 3, 'with bridges, which read the streams relayed to the main thread, cached where they are published'],
+    // Nothing connects to the origin before a viewer asks for a channel.
+    [{ originUrl: 'ws://127.0.0.1:9' }, 4, 'an edge: the main thread, which publishes the upstreams, takes a share'],
   ] as const) {
     const { app } = await startThreaded(t, 3, { cacheMemoryLimitMb: '12', ...settings });
     const states = await app.cluster!.state();
