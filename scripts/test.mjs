@@ -1,5 +1,6 @@
 // `npm test`: runs the test suite in passes and sums them up.
-//   1. the whole suite, with the ffmpeg the server would pick (FFMPEG_PATH, else the PATH's,
+//   1. the whole suite on one thread (WORKERS=1: the server's default, `auto`, would depend on
+//      the machine), with the ffmpeg the server would pick (FFMPEG_PATH, else the PATH's,
 //      else the bundled build) and the coverage check of the tap config;
 //      (in every pass, the files timed in a browser run last, one at a time: QUIET_FILES)
 //   2. the files that run ffmpeg again, with FFMPEG_PATH set to the bundled build
@@ -13,13 +14,11 @@
 //      test/client/helpers.ts (which spawns the CLI); new files are picked up by that rule.
 //      test/cluster/ sets its own WORKERS and is left out.
 // A further pass (another setting over the whole suite, say) is one more entry in PASSES.
-// Pass 3 is not run by default yet: worker threads still differ from one thread in a few
-// behaviours the suite checks (see docs/scaling.md, "Every core of one machine"); test/cluster/
-// (in pass 1) covers what they do. TEST_PASSES=3 runs it, TEST_PASSES=1,2,3 everything;
-// TEST_PASSES=1,2 or any other list runs only those passes.
-// Time (2 cores shared with other work, 2026-12-03): pass 1 about 9 min; pass 3 is dominated
-// by starting four worker threads per server under tap: about 12 s each, 5 s when the workers
-// are started without the runner's TypeScript loader (Worker `execArgv: []` for the built entry).
+// TEST_PASSES=1,2 (or any other list) runs only those passes, e.g. one CI job each.
+// Time (2 cores, 2026-12-07): pass 1 about 9 min, pass 2 about 3 min, pass 3 about 17 min: a
+// server there starts four threads (seconds, against well under 1 s for one), and its files run
+// two at a time like the others. The passes run one after the other, each alone on the machine:
+// run side by side, the files timed against real time would measure each other's load.
 // `npm test -- <tap arguments>` runs tap once with those arguments instead.
 // The last line is `N passed, N failed`, summed over the passes (.ci/run shows it); the exit
 // status is non-zero if any pass failed.
@@ -94,12 +93,12 @@ const bundledFfmpeg = () => createRequire(import.meta.url)('@ffmpeg-installer/ff
  * whole run under 10 minutes on 2 cores (9 min 13 s measured, 2026-12-03).
  */
 const PASSES = [
-  { name: 'all tests', env: {}, files: [], coverage: true, jobs: 2 },
-  { name: 'ffmpeg users, bundled ffmpeg', env: { FFMPEG_PATH: bundledFfmpeg() }, files: FFMPEG_FILES, coverage: false, jobs: 2 },
+  { name: 'all tests', env: { WORKERS: '1' }, files: [], coverage: true, jobs: 2 },
+  { name: 'ffmpeg users, bundled ffmpeg', env: { WORKERS: '1', FFMPEG_PATH: bundledFfmpeg() }, files: FFMPEG_FILES, coverage: false, jobs: 2 },
   // Each server starts four threads (seconds under tap, against well under 1 s for one): a file
   // takes several times its single-thread run, hence the longer per-file timeout. 46 of the 69
   // files; two at a time.
-  { name: 'servers on worker threads (WORKERS=4)', env: { WORKERS: '4' }, files: SERVER_FILES, coverage: false, jobs: 2, timeout: 180, optional: true },
+  { name: 'servers on worker threads (WORKERS=4)', env: { WORKERS: '4' }, files: SERVER_FILES, coverage: false, jobs: 2, timeout: 180 },
 ];
 
 /** `ffmpeg version …` of the ffmpeg a pass runs: the one the server and the tests find (pretest built dist/). */
@@ -162,7 +161,7 @@ function addUp(total, more) {
 
 const extra = process.argv.slice(2);
 if (extra.length > 0) {
-  const result = await runTap(extra, {});
+  const result = await runTap(extra, { WORKERS: process.env.WORKERS ?? '1' });
   process.exit(result.status);
 }
 
@@ -175,7 +174,7 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 for (const [index, pass] of PASSES.entries()) {
-  if (chosen.length > 0 ? !chosen.includes(String(index + 1)) : pass.optional === true) continue;
+  if (chosen.length > 0 && !chosen.includes(String(index + 1))) continue;
   console.log(`\n=== pass ${index + 1}/${PASSES.length}: ${pass.name}: ${await ffmpegOf({ ...process.env, ...pass.env })}`);
   const started = Date.now();
   const files = pass.files.length > 0 ? pass.files : allTestFiles();

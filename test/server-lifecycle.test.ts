@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { openConnections, startTestServer } from './helpers/server.js';
+import { openConnections, startTestServer, workersEnv } from './helpers/server.js';
 import { TestClient } from './helpers/client.js';
 import { freePort } from './helpers/ports.js';
 
@@ -84,7 +84,7 @@ interface Child {
 
 function run(args: string[], env: Record<string, string> = {}): Child & { process: ReturnType<typeof spawn> } {
   const child = spawn(process.execPath, [bin, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...workersEnv, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -418,7 +418,7 @@ export const settings = {
   }),
   workers: setting({
     env: 'WORKERS',
-    default: '1',
+    default: 'auto',
     description: 'Threads serving connections, all on the same ports; a channel\'s publisher and receivers may be on different threads. `auto`: one per core (os.availableParallelism()); 1: everything on one thread, no message passing.',
     parse: parseWorkers,
   }),

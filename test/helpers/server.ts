@@ -47,8 +47,11 @@ export interface TestServer {
 /** Worker threads the suite runs with: WORKERS from the environment (unset: one thread). */
 export const suiteWorkers = Number(process.env.WORKERS ?? '1') || 1;
 
-/** For a server started as a child process with its own environment: the suite's WORKERS. */
-export const workersEnv: Record<string, string> = suiteWorkers > 1 ? { WORKERS: String(suiteWorkers) } : {};
+/**
+ * For a server started as a child process with its own environment: the suite's WORKERS (the
+ * server's own default, `auto`, would depend on the machine).
+ */
+export const workersEnv: Record<string, string> = { WORKERS: String(suiteWorkers) };
 
 /**
  * For `t.test(name, { skip: singleThreadOnly('why') }, …)`: skips a test that needs this
