@@ -13,7 +13,7 @@ import { StreamReceiver, probe } from '../src/client/index.js';
 import { TestClient } from './helpers/client.js';
 import type { Closed } from './helpers/client.js';
 import { freePort } from './helpers/ports.js';
-import { startTestServer } from './helpers/server.js';
+import { startTestServer, workersEnv } from './helpers/server.js';
 
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../bin/ws-stream-server.js', import.meta.url));
@@ -216,7 +216,7 @@ t.test('PLAY_REQUIRES_TOKEN=YES without PLAY_TOKEN_SECRET, or an ID_MAX_LENGTH t
   t.throws(() => new StreamServer(config({ httpPort: '1', playRequiresToken: 'YES' })), { setting: 'PLAY_REQUIRES_TOKEN', message: /needs PLAY_TOKEN_SECRET/ });
   t.throws(() => new StreamServer(config({ httpPort: '1', playTokenSecret: 's', idMaxLength: '36' })), { setting: 'ID_MAX_LENGTH', message: /shorter than a play token/ });
   const failure = await run(process.execPath, [bin], {
-    env: { PATH: process.env.PATH, HTTP_PORT: String(await freePort()), BIND_ADDRESS: '127.0.0.1', ADMIN_ADDRESS: 'off', PLAY_REQUIRES_TOKEN: 'YES' },
+    env: { PATH: process.env.PATH, HTTP_PORT: String(await freePort()), BIND_ADDRESS: '127.0.0.1', ADMIN_ADDRESS: 'off', PLAY_REQUIRES_TOKEN: 'YES', ...workersEnv },
   }).then(
     () => undefined,
     (error: { code: number; stderr: string }) => error,

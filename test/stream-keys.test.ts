@@ -11,7 +11,7 @@ import { KeysFileAuthorizer, channelKey } from '../src/coordinator/index.js';
 import { Logger } from '../src/log/logger.js';
 import { TestClient } from './helpers/client.js';
 import { freePort } from './helpers/ports.js';
-import { startTestServer } from './helpers/server.js';
+import { startTestServer, workersEnv } from './helpers/server.js';
 
 const bin = fileURLToPath(new URL('../bin/ws-stream-server.js', import.meta.url));
 
@@ -102,7 +102,7 @@ t.test('a bad STREAM_KEYS_FILE is a startup error naming the setting', async (t)
     const file = join(dir, 'keys.json');
     await rm(file, { force: true });
     if (content !== undefined) await writeFile(file, content);
-    const error = await run(process.execPath, [bin], { env: { PATH: process.env.PATH, HTTP_PORT: String(await freePort()), BIND_ADDRESS: '127.0.0.1', ADMIN_ADDRESS: 'off', STREAM_KEYS_FILE: file } }).then(
+    const error = await run(process.execPath, [bin], { env: { PATH: process.env.PATH, HTTP_PORT: String(await freePort()), BIND_ADDRESS: '127.0.0.1', ADMIN_ADDRESS: 'off', STREAM_KEYS_FILE: file, ...workersEnv } }).then(
       () => undefined,
       (failure: { code: number; stderr: string }) => failure,
     );

@@ -11,7 +11,7 @@ import { Receiver } from '../channels/index.js';
 import type { Channel, ChannelRegistry, ClientSocket, Publisher } from '../channels/index.js';
 import { cacheMemoryLimitBytes, settingsTextOf } from '../config/index.js';
 import type { Config } from '../config/index.js';
-import { createAuthorizer } from '../coordinator/index.js';
+import { checkPlayAccessSettings, createAuthorizer } from '../coordinator/index.js';
 import type { PublishAuthorizer, PublishDecision, StreamController } from '../coordinator/authorizer.js';
 import { KeysFileAuthorizer } from '../coordinator/key-authorizers.js';
 import { EdgeRelays } from '../edge/index.js';
@@ -151,6 +151,8 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     this.testHooks = options.testHooks ?? process.env.WS_STREAM_SERVER_TEST_HOOKS === '1';
     // Bad TLS files or nothing to listen on: a ConfigError here, not a failing worker.
     this.tlsFiles = checkListenerSettings(config);
+    // The workers' settings errors too, before any worker starts (a worker would only fail).
+    checkPlayAccessSettings(config);
     this.settings = settingsTextOf(config);
     this.authorizer = options.authorizer ?? createAuthorizer(config, this.logger);
     // Streams are cached on their publisher's thread only (see ThreadRelays): the main thread

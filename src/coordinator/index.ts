@@ -57,14 +57,19 @@ export function describeAuthorizer(authorizer: PublishAuthorizer): string {
 
 /** Who may view, from the config (PLAY_TOKEN_SECRET, PLAY_REQUIRES_TOKEN, INTERNAL_RECEIVERS). Throws ConfigError. */
 export function createPlayAccess(config: Config, authorizer: PublishAuthorizer): PlayAccess {
+  checkPlayAccessSettings(config);
+  return new PlayAccess(
+    { tokenSecret: config.playTokenSecret, requireToken: config.playRequiresToken, internalReceivers: config.internalReceivers },
+    authorizer,
+  );
+}
+
+/** Throws ConfigError for play token settings that cannot work together. */
+export function checkPlayAccessSettings(config: Config): void {
   if (config.playRequiresToken && config.playTokenSecret === '') {
     throw new ConfigError('PLAY_REQUIRES_TOKEN', 'PLAY_REQUIRES_TOKEN=YES needs PLAY_TOKEN_SECRET (--play-token-secret): without it no viewer could get a token.');
   }
   if (config.playTokenSecret !== '' && config.idMaxLength < PLAY_TOKEN_LENGTH) {
     throw new ConfigError('ID_MAX_LENGTH', `ID_MAX_LENGTH (${config.idMaxLength}) is shorter than a play token (${PLAY_TOKEN_LENGTH} characters) and PLAY_TOKEN_SECRET is set.`);
   }
-  return new PlayAccess(
-    { tokenSecret: config.playTokenSecret, requireToken: config.playRequiresToken, internalReceivers: config.internalReceivers },
-    authorizer,
-  );
 }

@@ -7,13 +7,13 @@ import { BridgeManager } from '../../src/bridge/index.js';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 import { TestClient, patternBytes } from '../helpers/client.js';
 import { freePort } from '../helpers/ports.js';
-import { startTestServer } from '../helpers/server.js';
+import { startTestServer, suiteWorkers } from '../helpers/server.js';
 import { LogLines, checkNoChildrenAtEnd, childProcesses, get, listedSegments, makeSample, poll, publishPaced, scratchDir, startApp } from './helpers.js';
 
 t.test('a bridge without a usable ffmpeg is a startup error; recording alone needs none', async (t) => {
   const dir = scratchDir(t);
   const start = async (flags: Record<string, string>): Promise<Application> => {
-    const config = loadConfig({ flags: { httpPort: String(await freePort()), bindAddress: '127.0.0.1', adminAddress: 'off', ...flags } });
+    const config = loadConfig({ flags: { httpPort: String(await freePort()), bindAddress: '127.0.0.1', adminAddress: 'off', workers: String(suiteWorkers), ...flags } });
     return Application.start(config);
   };
   await t.rejects(start({ bridgeHls: 'YES', hlsDir: dir, ffmpegPath: join(dir, 'missing') }), {

@@ -97,7 +97,7 @@ t.test('kill goes to the publisher\'s thread; the other threads\' receivers get 
 
 t.test('with WORKERS=1 the same fields: one worker, no restarts', async (t) => {
   const adminPort = await freePort();
-  const config = loadConfig({ flags: { httpPort: String(await freePort()), bindAddress: '127.0.0.1', adminAddress: `127.0.0.1:${adminPort}`, logRequests: 'NO' } });
+  const config = loadConfig({ flags: { httpPort: String(await freePort()), bindAddress: '127.0.0.1', adminAddress: `127.0.0.1:${adminPort}`, logRequests: 'NO', workers: '1' } });
   const app = await Application.start(config);
   t.teardown(() => app.close());
   const { json, metrics } = adminClient(adminPort);
