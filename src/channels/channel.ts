@@ -40,11 +40,6 @@ export interface LateJoinSource {
 export interface ChannelOptions {
   /** RECEIVER_OVERFLOW for the channel's receivers (default `skip`). */
   readonly overflow?: OverflowPolicy;
-  /**
-   * Chunks kept are copied into shared memory (worker threads): other threads then get them,
-   * live or from the cache, by reference, so a chunk's bytes are copied once in all.
-   */
-  readonly sharedChunks?: boolean;
 }
 
 const NO_BACKLOG: Backlog = { chunks: [], points: [], awaitKeyframe: false, generation: 0, version: 0 };
@@ -143,7 +138,7 @@ export class Channel {
     publisher.bytesIn += data.byteLength;
     publisher.chunksIn++;
     let copy: Uint8Array | undefined = kept ? data : undefined;
-    const stable = (): Uint8Array => (copy ??= this.options.sharedChunks === true ? sharedCopy(data) : Uint8Array.prototype.slice.call(data));
+    const stable = (): Uint8Array => (copy ??= Uint8Array.prototype.slice.call(data));
     const media = this.cache.wantsChunks ? this.cache.push(stable()) : null;
     for (const receiver of this.receivers) {
       if (receiver.kind === 'probe') this.serveProbe(receiver, data);
@@ -227,12 +222,6 @@ export class Channel {
     }
     receiver.sendProbe(answer.parts.length === 1 ? answer.parts[0]! : Buffer.concat(answer.parts));
   }
-}
-
-function sharedCopy(data: Uint8Array): Uint8Array {
-  const copy = new Uint8Array(new SharedArrayBuffer(data.byteLength));
-  copy.set(data);
-  return copy;
 }
 
 /** A receiver views with the publisher's key, or with a right granted when it connected. */

@@ -137,7 +137,7 @@ export class Receiver {
     }
 
     if (this.backlog.length === 0 && this.live.length === 0 && this.canSend(data.byteLength)) {
-      this.send(this.socket.keepsChunks === true ? stable() : data);
+      this.send(data);
       return;
     }
     const point = media?.points[0];

@@ -22,7 +22,7 @@ export class ChannelRegistry {
    */
   static withMediaCache(options: Omit<MediaCacheOptions, 'budget'> & ChannelOptions & { memoryLimitBytes?: number }): ChannelRegistry {
     const budget = new CacheBudget(options.memoryLimitBytes ?? 0);
-    return new ChannelRegistry(() => new MediaCache({ ...options, budget }), { overflow: options.overflow, sharedChunks: options.sharedChunks }, budget);
+    return new ChannelRegistry(() => new MediaCache({ ...options, budget }), { overflow: options.overflow }, budget);
   }
 
   /** Every stream treated as opaque: the plain byte FIFO, slow receivers closed. */

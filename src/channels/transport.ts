@@ -3,13 +3,8 @@
  * uWebSockets.js sockets to it; tests can drive channels without any network.
  */
 export interface ClientSocket {
-  /**
-   * Sends a BINARY message. `data` may be a view that is only valid during the call, unless
-   * `keepsChunks`.
-   */
+  /** Sends a BINARY message. `data` may be a view that is only valid during the call. */
   sendBinary(data: Uint8Array): void;
-  /** It keeps what it is sent (a relay to another thread): `sendBinary` gets copies to keep. */
-  readonly keepsChunks?: boolean;
   sendText(text: string): void;
   /** Bytes accepted by `send*` but not yet written to the kernel. */
   bufferedAmount(): number;

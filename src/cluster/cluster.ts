@@ -160,7 +160,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     // the limit like a worker; else (bridges read streams relayed to it) it holds no cache.
     const mainCaches = config.originUrl.length > 0;
     this.cacheShareBytes = cacheShareBytes(cacheMemoryLimitBytes(config.cacheMemoryLimitMb), config.workers + (mainCaches ? 1 : 0));
-    this.registry = createChannelRegistry(config, mainCaches ? this.cacheShareBytes : 0, true);
+    this.registry = createChannelRegistry(config, mainCaches ? this.cacheShareBytes : 0);
     const observer = {
       publishStarted: (channel: Channel, publisher: Publisher) => {
         for (const each of this.observers) each.publishStarted(channel, publisher);

@@ -42,9 +42,6 @@ const NO_SOCKET: ClientSocket = { sendBinary: () => {}, sendText: () => {}, buff
  * starts with (`late-join`). The answer comes on the port the stream comes by, so it fits the
  * stream exactly where the subscriber has it: the late joiner gets the owner's backlog, with
  * nothing twice and nothing missing, and memory holds one cache per channel, not one per thread.
- * Chunks are kept in shared memory (ChannelOptions.sharedChunks): the stream and the backlogs
- * reach the other threads by reference, so a chunk's bytes are copied once, whatever the number
- * of threads and late joiners.
  */
 export class ThreadRelays {
   /** Who publishes what (the main thread's directory, as last told): channel → owner thread. */
@@ -348,9 +345,7 @@ export class ThreadRelays {
       this.served.get(to)?.delete(name);
     };
     const socket: ClientSocket = {
-      // Shared copies (see ChannelOptions.sharedChunks): the other thread gets the bytes by reference.
       sendBinary: (data) => port.postMessage({ type: 'chunk', channel: name, data }),
-      keepsChunks: true,
       sendText: () => {},
       // Another thread never pushes back: it takes every chunk as it comes.
       bufferedAmount: () => 0,
@@ -400,12 +395,11 @@ export class ThreadRelays {
 const stopServing = new WeakMap<Receiver, () => void>();
 
 /**
- * `join` ready to post: parts in shared memory go by reference; any other part in a buffer of
- * its own (a view of a larger buffer would take the whole buffer with it, copied).
+ * `join` with each part in a buffer of its own: a view of a larger buffer (a part of a chunk)
+ * would take the whole buffer with it to the other thread.
  */
 function ownBuffers(join: LateJoin): LateJoin {
-  const own = (parts: readonly Uint8Array[]): Uint8Array[] =>
-    parts.map((part) => (part.buffer instanceof SharedArrayBuffer || part.byteLength === part.buffer.byteLength ? part : part.slice()));
+  const own = (parts: readonly Uint8Array[]): Uint8Array[] => parts.map((part) => (part.byteLength === part.buffer.byteLength ? part : part.slice()));
   if ('backlog' in join) return { backlog: { ...join.backlog, chunks: own(join.backlog.chunks) } };
   return typeof join.probe === 'string' ? join : { probe: { parts: own(join.probe.parts) } };
 }

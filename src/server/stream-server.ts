@@ -90,13 +90,12 @@ interface SocketData {
 type Ws = uWS.WebSocket<SocketData>;
 
 /** A thread's channels, with the cache settings and `memoryLimitBytes` of CACHE_MEMORY_LIMIT_MB (0: none). */
-export function createChannelRegistry(config: Config, memoryLimitBytes: number, threads: boolean): ChannelRegistry {
+export function createChannelRegistry(config: Config, memoryLimitBytes: number): ChannelRegistry {
   return ChannelRegistry.withMediaCache({
     capacityBytes: Math.floor(config.gopCacheSizeMb * MEBIBYTE),
     gops: config.gopCacheGops,
     overflow: config.receiverOverflow,
     memoryLimitBytes,
-    sharedChunks: threads,
   });
 }
 
@@ -202,7 +201,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     this.nextSessionId = options.thread?.index ?? 1;
     this.sessionIdStep = options.thread?.threads ?? 1;
     this.limiter = new IpConnectionLimiter(config.maxIpConcurrentConnections, config.concurrentLimitWhitelist, options.thread?.ipCounts);
-    this.registry = createChannelRegistry(config, options.thread?.cacheLimitBytes ?? cacheMemoryLimitBytes(config.cacheMemoryLimitMb), options.thread !== undefined);
+    this.registry = createChannelRegistry(config, options.thread?.cacheLimitBytes ?? cacheMemoryLimitBytes(config.cacheMemoryLimitMb));
     this.maxMessageBytes = Math.floor(config.maxMessageSizeMb * MEBIBYTE);
     this.receiverBufferBytes = Math.floor(config.maxReceiverBufferMb * MEBIBYTE);
     this.statics = new StaticRoutes(config);
