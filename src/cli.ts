@@ -116,25 +116,13 @@ async function serveCommand(flags: Partial<Record<SettingName, string>>): Promis
   if (typeof (uWS as unknown as { getParts?: unknown }).getParts !== 'function') {
     logger.warn('uWebSockets.js native binary did not load: running on its slow JavaScript fallback');
   }
-  let app: Application;
-  try {
-    app = await Application.start(config, { logger });
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      usageError(error.message);
-    } else {
-      logger.error((error as Error).message);
-      process.exitCode = 1;
-    }
-    return;
-  }
-  logger.info(`Websocket streaming server ${VERSION}, ${describeAuthorizer(app.authorizer)}`);
-  if (!config.disableTestClient) {
-    const scheme = config.httpPort === 0 ? 'https' : 'http';
-    logger.info(`Test client at ${scheme}://localhost:${app.port}/ (DISABLE_TEST_CLIENT=YES turns it off)`);
-  }
-
+  // Signals are handled from before the listeners open: a SIGTERM as soon as a port answers
+  // (a supervisor, a test) must close the server gracefully, not kill it mid-start.
+  let app: Application | undefined;
   let shuttingDown = false;
+  const closeAndExit = (running: Application): void => {
+    void running.close().then(() => setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS));
+  };
   const shutdown = (signal: string): void => {
     // `timeout`, systemd and shells may signal a whole process group, or twice: one
     // graceful shutdown is enough, and a repeat must not cut it short.
@@ -145,10 +133,34 @@ async function serveCommand(flags: Partial<Record<SettingName, string>>): Promis
     shuttingDown = true;
     logger.info(`${signal} received: shutting down`);
     setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS).unref();
-    void app.close().then(() => setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS));
+    if (app !== undefined) closeAndExit(app);
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+
+  try {
+    app = await Application.start(config, { logger });
+  } catch (error) {
+    // Nothing else is to keep the process alive.
+    process.removeListener('SIGINT', shutdown);
+    process.removeListener('SIGTERM', shutdown);
+    if (error instanceof ConfigError) {
+      usageError(error.message);
+    } else {
+      logger.error((error as Error).message);
+      process.exitCode = 1;
+    }
+    return;
+  }
+  if (shuttingDown) {
+    closeAndExit(app);
+    return;
+  }
+  logger.info(`Websocket streaming server ${VERSION}, ${describeAuthorizer(app.authorizer)}`);
+  if (!config.disableTestClient) {
+    const scheme = config.httpPort === 0 ? 'https' : 'http';
+    logger.info(`Test client at ${scheme}://localhost:${app.port}/ (DISABLE_TEST_CLIENT=YES turns it off)`);
+  }
 }
 
 /** Exit code of a command-line usage error (unknown flag or command, missing argument, bad value). */
