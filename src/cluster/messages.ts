@@ -2,7 +2,6 @@ import type { MessagePort } from 'node:worker_threads';
 import type { HlsAnswer } from '../bridge/hls.js';
 import type { LateJoin, ReceiverKind } from '../channels/index.js';
 
-
 /**
  * What threads say to each other in worker mode (WORKERS > 1). Plain objects, passed by
  * structured clone over MessagePorts: the main thread (the control plane) and each worker have
