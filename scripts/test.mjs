@@ -19,7 +19,7 @@
 // leaves while its publish request is pending": `Already publishing.`; client/sdk.test.ts,
 // "toStream()": a timeout), not yet explained. TEST_PASSES=1,2,3 runs everything, TEST_PASSES=3
 // the worker pass alone; any other list runs only those passes (e.g. one CI job each).
-// Time (2 cores, 2026-12-07): pass 1 about 9 min, pass 2 about 3 min, pass 3 about 17 min: a
+// Time (2 cores, 2026-12-07, fresh-clone .ci/run): pass 1 about 12 min, pass 2 about 4, pass 3 about 17: a
 // server there starts four threads (seconds, against well under 1 s for one), and its files run
 // two at a time like the others. The passes run one after the other, each alone on the machine:
 // run side by side, the files timed against real time would measure each other's load.

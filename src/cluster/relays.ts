@@ -1,7 +1,7 @@
 import { INTERNAL_IP } from '../bridge/bridge.js';
 import { totalBytes } from '../media/bytes.js';
 import { Receiver } from '../channels/index.js';
-import type { Channel, ChannelRegistry, ClientSocket, LateJoin, Publisher } from '../channels/index.js';
+import type { Channel, ChannelRegistry, ClientSocket, LateJoin, Publisher, ReceiverKind } from '../channels/index.js';
 import { Closures } from '../protocol/errors.js';
 import type { Closure } from '../protocol/errors.js';
 import type { RelayMessage, RelayedPublisher } from './messages.js';
@@ -384,7 +384,7 @@ export class ThreadRelays {
   }
 
   /** Thread `to` has a late joiner of `kind` on `name`'s stream, which this thread serves it. */
-  private answerLateJoin(to: number, name: string, request: number, kind: Receiver['kind']): void {
+  private answerLateJoin(to: number, name: string, request: number, kind: ReceiverKind): void {
     const channel = this.registry.get(name);
     const served = this.served.get(to)?.has(name) === true && channel?.publisher !== undefined;
     this.peers.get(to)?.postMessage({ type: 'late-join-answer', channel: name, request, join: served ? ownBuffers(channel.lateJoin(kind)) : null });
@@ -403,7 +403,6 @@ function ownBuffers(join: LateJoin): LateJoin {
   if ('backlog' in join) return { backlog: { ...join.backlog, chunks: own(join.backlog.chunks) } };
   return typeof join.probe === 'string' ? join : { probe: { parts: own(join.probe.parts) } };
 }
-
 
 /** Receivers of clients (not the internal ones of bridges and relays). */
 function hasViewers(channel: Channel): boolean {
