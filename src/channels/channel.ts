@@ -59,6 +59,11 @@ export class Channel {
    * stream's thread tells its publisher's thread).
    */
   readonly cacheClearedListeners = new Set<() => void>();
+  /**
+   * Told once, as the current stream ends, with what a late joiner would have got just before
+   * (its publisher's thread keeps that a moment for viewers of other threads on their way).
+   */
+  readonly endListeners = new Set<(ended: { readonly publisher: Publisher; readonly backlog: Backlog; readonly closure: Closure }) => void>();
 
   constructor(
     readonly name: string,
@@ -148,8 +153,11 @@ export class Channel {
 
   /** The publisher is gone: close every receiver and forget the stream. */
   endPublishing(closure: Closure = Closures.PUBLISHER_ENDED): void {
-    if (this.currentPublisher === undefined) return;
+    const publisher = this.currentPublisher;
+    if (publisher === undefined) return;
     this.currentPublisher = undefined;
+    for (const listener of this.endListeners) listener({ publisher, backlog: this.cache.snapshot(), closure });
+    this.endListeners.clear();
     this.cache.reset();
     for (const receiver of [...this.receivers]) receiver.close(closure);
   }

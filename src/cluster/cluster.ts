@@ -79,6 +79,8 @@ interface WorkerHandle {
   /** The main thread's end of the relay port to this worker. */
   readonly relay: MessagePort;
   readonly requests: PendingRequests;
+  /** Its requests being answered here, aborted when it no longer waits for the answer. */
+  readonly answering: Map<number, AbortController>;
   ready: boolean;
   testPort?: number;
 }
@@ -117,7 +119,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
   private readonly relays: ThreadRelays;
   private readonly workers = new Map<number, WorkerHandle>();
   private readonly directory = new Map<string, Publication>();
-  /** Channel → threads with viewers waiting for it to be published (see the 'interest' event). */
+  /** Channel → threads with viewers of it, who wait for its next stream (see the 'interest' event). */
   private readonly waitingViewers = new Map<string, Set<number>>();
   private readonly ipCounts = SharedIpCounts.allocate();
   private readonly settings: ReturnType<typeof settingsTextOf>;
@@ -245,7 +247,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     const entry = workerEntry();
     // The built entry needs no loader: a test runner's TypeScript hooks would only slow each start.
     const worker = new Worker(entry, { workerData: data, transferList: [workerEnd], name: `ws-stream-worker-${thread}`, ...(entry.pathname.endsWith('.js') ? { execArgv: [] } : {}) });
-    const handle: WorkerHandle = { thread, worker, relay: mainEnd, requests: new PendingRequests(), ready: false };
+    const handle: WorkerHandle = { thread, worker, relay: mainEnd, requests: new PendingRequests(), answering: new Map(), ready: false };
     this.workers.set(thread, handle);
     mainEnd.on('message', (message: RelayMessage) => this.relays.handle(thread, message));
     this.relays.addPeer(thread, mainEnd);
@@ -282,8 +284,16 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
 
   private onWorkerEvent(handle: WorkerHandle, event: WorkerEvent): void {
     switch (event.type) {
-      case 'request':
-        return answer(event.id, () => this.handleRequest(handle, event.request), (reply) => this.command(handle, reply));
+      case 'request': {
+        const abandon = new AbortController();
+        handle.answering.set(event.id, abandon);
+        return answer(event.id, () => this.handleRequest(handle, event.request, abandon.signal), (reply) => {
+          handle.answering.delete(event.id);
+          this.command(handle, reply);
+        });
+      }
+      case 'abandoned':
+        return handle.answering.get(event.id)?.abort();
       case 'reply':
         return handle.requests.settle(event);
       case 'published': {
@@ -312,38 +322,41 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     }
   }
 
-  private handleRequest(handle: WorkerHandle, request: MainRequest): unknown {
+  private handleRequest(handle: WorkerHandle, request: MainRequest, abandoned: AbortSignal): unknown {
     switch (request.kind) {
       case 'authorize':
-        return this.authorize(handle.thread, request);
+        return this.authorize(handle.thread, request, abandoned);
       case 'streams':
         return this.state().then((states) => publicStreamsOf(mergeStates(states)));
     }
   }
 
   /** One publisher per channel across every thread, then whatever the authorizer says. */
-  private async authorize(thread: number, request: { channel: string; key: string; ip: string }): Promise<PublishDecision> {
+  private async authorize(thread: number, request: { channel: string; key: string; ip: string }, abandoned: AbortSignal): Promise<PublishDecision> {
     if (this.closing) return { accepted: false };
     if (this.directory.has(request.channel)) return { accepted: false, alreadyPublishing: true };
-    // Held while the authorizer decides, so that a second publisher elsewhere is refused meanwhile.
+    // Held while the authorizer decides, so that a second publisher elsewhere is refused meanwhile;
+    // let go as soon as its client leaves, as one thread frees the channel then.
     const hold: Publication = { owner: thread, streamId: '', live: false };
     this.directory.set(request.channel, hold);
+    const release = (): void => {
+      if (this.directory.get(request.channel) === hold) this.directory.delete(request.channel);
+    };
+    abandoned.addEventListener('abort', release, { once: true });
     let decision: PublishDecision | 'closing';
     try {
       // A shutdown does not wait for the authorizer: the worker must answer its client and stop.
-      decision = await Promise.race([Promise.resolve(this.authorizer.authorize({ channel: request.channel, key: request.key, ip: request.ip })), this.closed.promise]);
+      decision = await Promise.race([Promise.resolve(this.authorizer.authorize({ channel: request.channel, key: request.key, ip: request.ip }, abandoned)), this.closed.promise]);
     } catch (error) {
       this.logger.error(`Publish authorization failed: ${String(error)}`);
       decision = { accepted: false };
     }
-    if (decision === 'closing') {
-      if (this.directory.get(request.channel) === hold) this.directory.delete(request.channel);
-      return { accepted: false };
-    }
-    if (this.directory.get(request.channel) === hold) this.directory.delete(request.channel);
+    release();
+    if (decision === 'closing') return { accepted: false };
     if (decision.accepted) {
       const handle = this.workers.get(thread);
-      if (handle?.ready !== true || this.closing) {
+      // An accepted publish that will not start has ended (for the coordinator too).
+      if (handle?.ready !== true || this.closing || abandoned.aborted) {
         this.authorizer.published?.(request.channel, decision.streamId);
         return { accepted: false };
       }
@@ -356,11 +369,19 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     return decision;
   }
 
-  /** Thread `thread` has viewers waiting for `channel` (published nowhere, as far as it knew), or no longer. */
+  /**
+   * Thread `thread` has viewers of `channel`, or no longer. Its first viewers joined during the
+   * channel's stream if one is published: its thread serves them (their own thread may hear of
+   * the stream only after its end, if it is short or that thread busy).
+   */
   private interest(thread: number, channel: string, waiting: boolean): void {
     const threads = this.waitingViewers.get(channel) ?? new Set<number>();
     if (waiting) threads.add(thread);
     else threads.delete(thread);
+    const publication = this.directory.get(channel);
+    if (waiting && publication !== undefined && publication.streamId !== '' && publication.owner !== thread) {
+      this.commandThread(publication.owner, { type: 'serve-viewers', channel, thread, streamId: publication.streamId });
+    }
     if (threads.size > 0) this.waitingViewers.set(channel, threads);
     else this.waitingViewers.delete(channel);
   }
@@ -460,9 +481,21 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
 
   /** Test hooks: an uncaught exception in worker `thread`. */
   async crashWorker(thread: number): Promise<void> {
+    await this.request(this.worker(thread), { kind: 'crash' });
+  }
+
+  /**
+   * Test hooks: worker `thread` keeps this thread's news (who publishes what, whom to serve)
+   * until released, then takes them in order, as a thread whose messages from here come late.
+   */
+  async holdNews(thread: number, hold: boolean): Promise<void> {
+    await this.request(this.worker(thread), { kind: 'hold-news', hold });
+  }
+
+  private worker(thread: number): WorkerHandle {
     const handle = this.workers.get(thread);
     if (handle === undefined) throw new Error(`no worker ${thread}`);
-    await this.request(handle, { kind: 'crash' });
+    return handle;
   }
 
   /** The worker `thread` is up again (after a crash). */

@@ -13,8 +13,11 @@ export type RelayMessage =
   /** Send me the channel's stream (a late joiner's view of it, then everything live). */
   | { readonly type: 'subscribe'; readonly channel: string }
   | { readonly type: 'unsubscribe'; readonly channel: string }
-  /** The stream follows: who publishes it (for key checks and stats). */
-  | { readonly type: 'start'; readonly channel: string; readonly publisher: RelayedPublisher }
+  /**
+   * The stream follows: who publishes it (for key checks and stats). `unasked`: sent from the
+   * first byte because the main thread said this thread has viewers of the channel.
+   */
+  | { readonly type: 'start'; readonly channel: string; readonly publisher: RelayedPublisher; readonly unasked?: true }
   /** The channel is not published here (any more): wait for the next `available`. */
   | { readonly type: 'absent'; readonly channel: string }
   | { readonly type: 'chunk'; readonly channel: string; readonly data: Uint8Array }
@@ -49,12 +52,14 @@ export type WorkerEvent =
   | { readonly type: 'unpublished'; readonly channel: string; readonly streamId: string }
   | { readonly type: 'reply'; readonly id: number; readonly result?: unknown; readonly error?: string }
   | { readonly type: 'request'; readonly id: number; readonly request: MainRequest }
+  /** Request `id`'s answer is no longer awaited (a publisher that left while authorized). */
+  | { readonly type: 'abandoned'; readonly id: number }
   /** Edge: a viewer wants `channel` from the origin with its key (see `edge-admitted`, `edge-closed`). */
   | { readonly type: 'edge-join'; readonly viewer: number; readonly channel: string; readonly key: string }
   | { readonly type: 'edge-leave'; readonly viewer: number }
   /**
-   * This thread has viewers waiting for `channel`, published nowhere yet (or no longer): the
-   * thread that gets its publisher then sends the stream here from its first byte.
+   * This thread has viewers of `channel` (or no longer), whoever publishes it now: the thread
+   * that gets its next publisher sends the stream here from its first byte.
    */
   | { readonly type: 'interest'; readonly channel: string; readonly waiting: boolean }
   /** A log line of the worker, for the main thread's logger (one place for every thread's lines). */
@@ -73,6 +78,8 @@ export type MainCommand =
   | { readonly type: 'directory'; readonly channel: string; readonly owner: number | null }
   /** The publisher about to start here: these threads have viewers waiting for its stream from its first byte. */
   | { readonly type: 'waiting-viewers'; readonly channel: string; readonly threads: readonly number[] }
+  /** Thread `thread` has its first viewers of `channel`, which joined during stream `streamId`, published here: serve it. */
+  | { readonly type: 'serve-viewers'; readonly channel: string; readonly thread: number; readonly streamId: string }
   /** Edge: the origin accepted viewer `viewer`'s key: it joins its channel. */
   | { readonly type: 'edge-admitted'; readonly viewer: number }
   /** Edge: viewer `viewer` gets the origin's final answer (an ERROR text first, if any). */
@@ -92,4 +99,6 @@ export type WorkerRequest =
   /** The certificate files changed and hold a valid pair: take it (answers whether it did). */
   | { readonly kind: 'certificate' }
   /** Test-only (WORKER_TEST_HOOKS): an uncaught exception in the worker. */
-  | { readonly kind: 'crash' };
+  | { readonly kind: 'crash' }
+  /** Test-only: keep `directory` and `serve-viewers` commands until released (news that come late). */
+  | { readonly kind: 'hold-news'; readonly hold: boolean };

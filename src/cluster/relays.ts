@@ -2,6 +2,7 @@ import { INTERNAL_IP } from '../bridge/bridge.js';
 import { totalBytes } from '../media/bytes.js';
 import { Receiver } from '../channels/index.js';
 import type { Channel, ChannelRegistry, ClientSocket, LateJoin, Publisher, ReceiverKind } from '../channels/index.js';
+import type { Backlog } from '../media/chunk-cache.js';
 import { Closures } from '../protocol/errors.js';
 import type { Closure } from '../protocol/errors.js';
 import type { RelayMessage, RelayedPublisher } from './messages.js';
@@ -25,6 +26,19 @@ interface Subscription {
 
 /** Stream bytes applied per turn of the event loop (see ThreadRelays.handle). */
 const RELAY_BYTES_PER_TURN = 64 * 1024;
+
+/** How long a stream that ended here is kept at most for viewers of other threads on their way (see `lingering`). */
+const LINGER_MS = 10_000;
+
+/** A stream that ended on this thread, kept until the main thread's news of its end came. */
+interface EndedStream {
+  readonly publisher: RelayedPublisher;
+  readonly backlog: Backlog;
+  readonly closure: Closure;
+  /** The threads it was served to when it ended: they have it all. */
+  readonly servedTo: Set<number>;
+  readonly expiry: NodeJS.Timeout;
+}
 
 /** A relayed publisher has no socket here: kills go to its own thread. */
 const NO_SOCKET: ClientSocket = { sendBinary: () => {}, sendText: () => {}, bufferedAmount: () => 0, close: () => {} };
@@ -51,10 +65,18 @@ export class ThreadRelays {
   private readonly subscriptions = new Map<string, Subscription>();
   /** The internal receivers serving other threads: thread → channel → receiver. */
   private readonly served = new Map<number, Map<string, Receiver>>();
-  /** Channels this thread said it has viewers waiting for (see `interest`). */
-  private readonly waitingFor = new Set<string>();
+  /** Channels this thread told the main thread it has viewers of (see `interest`). */
+  private readonly viewedHere = new Set<string>();
   /** For a publisher about to start here: the threads whose viewers wait for its first byte. */
   private readonly waitingThreads = new Map<string, readonly number[]>();
+  /**
+   * Streams that ended here, by channel: the main thread may have told a thread's first viewer
+   * joining during the stream to ask for it (`serveViewers`), and that word may come after the
+   * end. Such a viewer gets what a late joiner would have got just before the end, then the
+   * end, as on one thread. Kept until the main thread's news about the channel come: its word
+   * about the stream came before, on the same port.
+   */
+  private readonly lingering = new Map<string, EndedStream>();
   /** Late joiners here waiting for the owner's answer (`late-join`), by request number. */
   private readonly lateJoiners = new Map<number, { readonly owner: number; readonly receiver: Receiver; readonly publisher: Publisher }>();
   private nextRequest = 1;
@@ -72,8 +94,11 @@ export class ThreadRelays {
       /** The thread every local stream is pushed to from its start (see `pushed`). */
       readonly pushTo?: number;
       readonly observer?: RelayObserver;
-      /** This thread has viewers waiting for a channel published nowhere yet (true), or no longer (false). */
-      readonly interest?: (channel: string, waiting: boolean) => void;
+      /**
+       * This thread has viewers of a channel (true), or no longer (false): the thread that gets
+       * its next publisher sends the stream here from its first byte (see `viewersWaiting`).
+       */
+      readonly interest?: (channel: string, viewed: boolean) => void;
     },
   ) {}
 
@@ -92,19 +117,15 @@ export class ThreadRelays {
     for (const receiver of this.served.get(thread)?.values() ?? []) this.dropServed(thread, receiver);
     this.served.delete(thread);
     for (const [request, { owner }] of this.lateJoiners) if (owner === thread) this.lateJoiners.delete(request);
-    for (const [channel, owner] of [...this.owners]) {
-      if (owner !== thread) continue;
-      this.owners.delete(channel);
-      this.awaitPublisher(channel);
-    }
+    for (const [channel, owner] of [...this.owners]) if (owner === thread) this.owners.delete(channel);
   }
 
   /** The directory changed: `channel` is published on `owner` (null: nowhere). */
   setOwner(channel: string, owner: number | null): void {
+    this.forgetEnded(channel);
     if (owner === null) this.owners.delete(channel);
     else this.owners.set(channel, owner);
     this.follow(channel);
-    if (owner === null) this.awaitPublisher(channel);
   }
 
   /** The thread a channel's publisher is on, as far as this thread knows. */
@@ -118,22 +139,15 @@ export class ThreadRelays {
    */
   viewerJoined(channel: Channel): () => void {
     this.follow(channel.name);
-    this.awaitPublisher(channel.name);
+    // Told whatever this thread believes of the channel's owner, which may be stale (a stream
+    // that ended, its announcement still on the way): the next publisher's thread is to send the
+    // stream here from its first byte, as one thread gives it to a waiting viewer (a
+    // subscription made after the announcement would start from the cache).
+    if (this.options.interest !== undefined && !this.viewedHere.has(channel.name)) {
+      this.viewedHere.add(channel.name);
+      this.options.interest(channel.name, true);
+    }
     return () => this.viewerLeft(channel);
-  }
-
-  /**
-   * `name` is published nowhere (as far as this thread knows) and has viewers here: the thread
-   * that gets its publisher is to send the stream here from its first byte, as one thread
-   * gives it to a waiting viewer (a subscription made after the announcement would start from
-   * the cache).
-   */
-  private awaitPublisher(name: string): void {
-    if (this.options.interest === undefined || this.owners.has(name) || this.waitingFor.has(name)) return;
-    const channel = this.registry.get(name);
-    if (channel === undefined || !hasViewers(channel)) return;
-    this.waitingFor.add(name);
-    this.options.interest(name, true);
   }
 
   /** A publisher is about to start here: `threads` have viewers waiting for it. */
@@ -195,7 +209,7 @@ export class ThreadRelays {
         return;
       }
       case 'start':
-        return this.startRelayed(from, message.channel, message.publisher);
+        return this.startRelayed(from, message.channel, message.publisher, message.unasked === true);
       case 'absent':
         if (this.subscriptions.get(message.channel)?.owner === from) this.subscriptions.delete(message.channel);
         return;
@@ -247,7 +261,7 @@ export class ThreadRelays {
 
   private viewerLeft(channel: Channel): void {
     if (this.options.pushed === true || hasViewers(channel)) return;
-    if (this.waitingFor.delete(channel.name)) this.options.interest?.(channel.name, false);
+    if (this.viewedHere.delete(channel.name)) this.options.interest?.(channel.name, false);
     if (this.subscriptions.has(channel.name)) this.unsubscribe(channel.name);
   }
 
@@ -264,15 +278,18 @@ export class ThreadRelays {
     }
   }
 
-  private startRelayed(from: number, name: string, relayed: RelayedPublisher): void {
+  private startRelayed(from: number, name: string, relayed: RelayedPublisher, unasked: boolean): void {
+    const current = this.subscriptions.get(name);
     if (this.options.pushed === true) {
-      if (this.subscriptions.has(name)) this.endRelayed(name, Closures.PUBLISHER_ENDED);
+      if (current !== undefined) this.endRelayed(name, Closures.PUBLISHER_ENDED);
       this.subscriptions.set(name, { owner: from });
-    } else if (!this.subscriptions.has(name)) {
-      // Sent unasked, from the first byte (viewersWaiting): taken if viewers still wait here.
-      const owner = this.owners.get(name);
-      const here = this.registry.get(name);
-      if ((owner === undefined || owner === from) && here !== undefined && hasViewers(here)) this.subscriptions.set(name, { owner: from });
+    } else if (unasked && current?.publisher === undefined && current?.owner !== from && hasViewers(this.registry.get(name))) {
+      // Sent from the first byte to viewers waiting here (viewersWaiting): the channel's newest
+      // stream, authorized after every earlier one ended. It replaces a subscription still
+      // waiting for its start, asked of an owner this thread believed in and which has no stream
+      // by now (its announcement still on the way).
+      if (current !== undefined) this.peers.get(current.owner)?.postMessage({ type: 'unsubscribe', channel: name });
+      this.subscriptions.set(name, { owner: from });
     }
     const subscription = this.subscriptions.get(name);
     if (subscription?.owner !== from) {
@@ -317,15 +334,53 @@ export class ThreadRelays {
     this.follow(name);
   }
 
+  /**
+   * The main thread says thread `to` has its first viewers of `name`, which joined during
+   * stream `streamId`, published here: they get it as one thread would give it to them, even
+   * if their thread has not heard of the stream yet, or hears of it only after its end.
+   */
+  serveViewers(to: number, name: string, streamId: string): void {
+    const publisher = this.registry.get(name)?.publisher;
+    if (publisher !== undefined && publisher.relayed !== true && publisher.streamId === streamId) return this.serve(to, name, true);
+    const ended = this.lingering.get(name);
+    const port = this.peers.get(to);
+    if (ended !== undefined && ended.publisher.streamId === streamId && !ended.servedTo.has(to) && port !== undefined) {
+      ended.servedTo.add(to);
+      port.postMessage({ type: 'start', channel: name, publisher: ended.publisher, unasked: true });
+      for (const data of ended.backlog.chunks) port.postMessage({ type: 'chunk', channel: name, data });
+      port.postMessage({ type: 'end', channel: name, code: ended.closure.closeCode, reason: ended.closure.closeReason });
+      return;
+    }
+    // Authorized here but not started yet: served from its first byte with the others waiting.
+    const waiting = this.waitingThreads.get(name);
+    if (waiting !== undefined && !waiting.includes(to)) this.waitingThreads.set(name, [...waiting, to]);
+  }
+
+  private forgetEnded(name: string): void {
+    const ended = this.lingering.get(name);
+    if (ended === undefined) return;
+    clearTimeout(ended.expiry);
+    this.lingering.delete(name);
+  }
+
   /** A stream started here: push it to the thread that follows every stream, from its first byte. */
   publishStarted(channel: Channel): void {
-    if (this.options.pushTo !== undefined) this.serve(this.options.pushTo, channel.name);
-    for (const thread of this.waitingThreads.get(channel.name) ?? []) this.serve(thread, channel.name);
+    this.forgetEnded(channel.name);
+    channel.endListeners.add(({ publisher, backlog, closure }) => {
+      const servedTo = new Set([...this.served].filter(([, channels]) => channels.has(channel.name)).map(([thread]) => thread));
+      const expiry = setTimeout(() => this.forgetEnded(channel.name), LINGER_MS).unref();
+      this.lingering.set(channel.name, { publisher: relayedPublisher(publisher), backlog, closure, servedTo, expiry });
+    });
+    if (this.options.pushTo !== undefined) this.serve(this.options.pushTo, channel.name, true);
+    for (const thread of this.waitingThreads.get(channel.name) ?? []) this.serve(thread, channel.name, true);
     this.waitingThreads.delete(channel.name);
   }
 
-  /** Thread `to` wants `name`'s stream: serve it with an internal receiver, or say it is not here. */
-  private serve(to: number, name: string): void {
+  /**
+   * Thread `to` wants `name`'s stream (asked for it, or `unasked`: it has viewers waiting for
+   * the stream from its first byte): serve it with an internal receiver, or say it is not here.
+   */
+  private serve(to: number, name: string, unasked = false): void {
     const port = this.peers.get(to);
     if (port === undefined) return;
     const channel = this.registry.get(name);
@@ -336,9 +391,8 @@ export class ThreadRelays {
       port.postMessage({ type: 'absent', channel: name });
       return;
     }
-    const { id, ip, key } = publisher.info;
-    const relayed = { id, ip, key, streamId: publisher.streamId, startedAt: publisher.startedAt };
-    port.postMessage({ type: 'start', channel: name, publisher: relayed });
+    const { key } = publisher.info;
+    port.postMessage({ type: 'start', channel: name, publisher: relayedPublisher(publisher), ...(unasked ? { unasked } : {}) });
     let served = true;
     const stop = (): void => {
       served = false;
@@ -391,6 +445,12 @@ export class ThreadRelays {
   }
 }
 
+/** Who publishes a stream, as told to the threads it is relayed to. */
+function relayedPublisher(publisher: Publisher): RelayedPublisher {
+  const { id, ip, key } = publisher.info;
+  return { id, ip, key, streamId: publisher.streamId, startedAt: publisher.startedAt };
+}
+
 /** How an internal receiver serving another thread stops (unsubscribed, or that thread is gone). */
 const stopServing = new WeakMap<Receiver, () => void>();
 
@@ -405,7 +465,8 @@ function ownBuffers(join: LateJoin): LateJoin {
 }
 
 /** Receivers of clients (not the internal ones of bridges and relays). */
-function hasViewers(channel: Channel): boolean {
+function hasViewers(channel: Channel | undefined): boolean {
+  if (channel === undefined) return false;
   for (const receiver of channel.receivers) if (receiver.info.ip !== INTERNAL_IP) return true;
   return false;
 }

@@ -64,8 +64,11 @@ const keyChecker: PublishAuthorizer | undefined =
 
 /** Publishing decisions are the main thread's: one coordinator, and one publisher per channel across threads. */
 const authorizer: PublishAuthorizer = {
-  authorize: (request: PublishRequest) =>
-    requests.request<PublishDecision>((id) => post({ type: 'request', id, request: { kind: 'authorize', ...request } satisfies MainRequest })),
+  authorize: (request: PublishRequest, abandoned?: AbortSignal) =>
+    requests.request<PublishDecision>((id) => {
+      post({ type: 'request', id, request: { kind: 'authorize', ...request } satisfies MainRequest });
+      abandoned?.addEventListener('abort', () => post({ type: 'abandoned', id }), { once: true });
+    }),
   isReceiverKeyValid: keyChecker?.isReceiverKeyValid?.bind(keyChecker),
   isPlayKey: keyChecker?.isPlayKey?.bind(keyChecker),
   published: (channel, streamId) => post({ type: 'unpublished', channel, streamId }),
@@ -197,13 +200,31 @@ function handleRequest(request: WorkerRequest): unknown {
         throw new Error(`test-only crash of worker ${data.thread}`);
       });
       return true;
+    case 'hold-news': {
+      if (!data.testHooks) throw new Error('hold-news: test hooks are off');
+      const held = heldNews ?? [];
+      heldNews = request.hold ? held : undefined;
+      if (!request.hold) for (const command of held) takeNews(command);
+      return true;
+    }
   }
+}
+
+type News = Extract<MainCommand, { type: 'directory' | 'serve-viewers' }>;
+/** Test hooks: the main thread's news kept back (see WorkerCluster.holdNews). */
+let heldNews: News[] | undefined;
+
+function takeNews(command: News): void {
+  if (heldNews !== undefined) heldNews.push(command);
+  else if (command.type === 'directory') relays!.setOwner(command.channel, command.owner);
+  else relays!.serveViewers(command.thread, command.channel, command.streamId);
 }
 
 port.on('message', (command: MainCommand) => {
   switch (command.type) {
     case 'directory':
-      return relays!.setOwner(command.channel, command.owner);
+    case 'serve-viewers':
+      return takeNews(command);
     case 'waiting-viewers':
       return relays!.viewersWaiting(command.channel, command.threads);
     case 'peer':

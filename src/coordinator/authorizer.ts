@@ -21,7 +21,11 @@ export interface StreamController {
 
 /** Decides who may publish (and, where keys are known in advance, who may receive). */
 export interface PublishAuthorizer {
-  authorize(request: PublishRequest): PublishDecision | Promise<PublishDecision>;
+  /**
+   * `abandoned` aborts when the client leaves before an asynchronous answer: an authorizer that
+   * holds the channel for it meanwhile lets go at once (the server frees the channel then too).
+   */
+  authorize(request: PublishRequest, abandoned?: AbortSignal): PublishDecision | Promise<PublishDecision>;
   /** False when `key` can never be valid for `channel`: the receiver is refused at once. */
   isReceiverKeyValid?(channel: string, key: string): boolean;
   /** True when `key` is a view-only key of `channel` (keys file `"play"`): it views whatever the publisher's key. */

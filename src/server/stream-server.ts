@@ -522,8 +522,9 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     };
 
     let decision: PublishDecision | Promise<PublishDecision>;
+    const abandon = new AbortController();
     try {
-      decision = this.authorizer.authorize({ channel: route.channel, key: route.key, ip });
+      decision = this.authorizer.authorize({ channel: route.channel, key: route.key, ip }, abandon.signal);
     } catch (error) {
       decision = Promise.reject(error);
     }
@@ -534,6 +535,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     res.onAborted(() => {
       aborted = true;
       giveBack();
+      abandon.abort();
     });
     this.authorizing++;
     const settled = (): void => {

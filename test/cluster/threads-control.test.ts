@@ -3,6 +3,7 @@
 // behaviour of a single-thread server must hold for a receiver on any thread.
 import { once } from 'node:events';
 import t from 'tap';
+import { mergeStates } from '../../src/cluster/index.js';
 import { ControlClient } from '../../src/coordinator/index.js';
 import { TestClient, patternBytes } from '../helpers/client.js';
 import { TestCoordinator } from '../helpers/coordinator.js';
@@ -63,4 +64,34 @@ t.test('a worker that dies: its clients are closed, its channels end (PUBLISH-EN
   const back = await TestClient.connect(`ws://127.0.0.1:${app.cluster!.testPorts().get(2)!}/fine/k/receive`);
   await finePublisher.send(patternBytes(500, 3));
   await back.until((client) => client.binaryBytes >= 500, 'the new worker serves receivers');
+});
+
+t.test('a publisher that leaves while its authorization is pending frees the channel at once, for every thread', async (t) => {
+  const coordinator = await TestCoordinator.start();
+  t.teardown(() => coordinator.stop());
+  coordinator.policy = () => 'ignore';
+  const { app, onThread } = await startThreaded(t, 3, { controlBaseUrl: coordinator.baseUrl, controlSecret: 'secret', controlReconnectMinSeconds: '0.02' });
+  const { default: WebSocket } = await import('ws');
+  const leaving = new WebSocket(onThread(1, '/gone/k/publish'));
+  leaving.on('error', () => {});
+  // Not events.once: it rejects on the 'error' the terminate below emits.
+  const left = new Promise((resolve) => leaving.once('close', resolve));
+  const pending = await coordinator.message('PUBLISH-REQUEST');
+  leaving.terminate();
+  await left;
+  // Thread 1 let go of the channel. Its word to the main thread went first, on the same port.
+  for (;;) {
+    const states = await app.cluster!.state();
+    if (!states.some((state) => state.thread === 1 && state.channels.some((channel) => channel.name === 'gone'))) break;
+  }
+  coordinator.policy = () => ({ accept: 'fresh' });
+  const publisher = await TestClient.connect(onThread(2, '/gone/k/publish'));
+  t.pass('another thread\'s publisher gets the channel while the first request is still unanswered, as with one thread');
+  coordinator.send(`PUBLISH-ACCEPT\nRequest-ID: ${pending.args['request-id']}\nStream-Channel: gone\nStream-ID: late`);
+  const end = await coordinator.message('PUBLISH-END');
+  t.equal(end.args['stream-id'], 'late', 'the late acceptance is of a publish that will not start: it ended');
+  const viewer = await TestClient.connect(onThread(3, '/gone/k/receive'));
+  await publisher.send(patternBytes(800, 5));
+  t.same(await viewer.binary(1), [patternBytes(800, 5)], 'the new publisher streams to other threads');
+  t.same(mergeStates(await app.cluster!.state()).channels.get('gone')?.publisher?.streamId, 'fresh', 'with its own stream id');
 });

@@ -44,6 +44,67 @@ t.test('viewers waiting on other threads get the stream from its first byte, wit
   }
 });
 
+t.test('a viewer that joins while its thread still believes in an ended stream gets the next one from its first byte', async (t) => {
+  const { app, onThread } = await startThreaded(t, 3, { gopCacheSizeMb: '0' });
+  const ended = await TestClient.connect(onThread(1, '/next/k/publish'));
+  // Once the main thread lists the stream, its word to thread 2 is on the way, ahead of the hold.
+  while (!app.cluster!.publications().some((publication) => publication.channel === 'next')) await app.cluster!.state();
+  // Thread 2 believes thread 1 publishes the channel, and from now on does not hear that this
+  // stream ends, nor who publishes next: as a thread whose news from the main thread come late.
+  await app.cluster!.holdNews(2, true);
+  await ended.close();
+  const viewer = await TestClient.connect(onThread(2, '/next/k/receive'));
+  const publisher = await TestClient.connect(onThread(3, '/next/k/publish'));
+  const chunks = Array.from({ length: 20 }, (_, i) => patternBytes(500 + i, 200 + i));
+  for (const chunk of chunks.slice(0, -1)) publisher.socket.send(chunk);
+  await publisher.send(chunks.at(-1)!);
+  await viewer.until((client) => client.binaryMessages.at(-1)?.equals(chunks.at(-1)!) === true, 'the last chunk, before thread 2 hears of the new stream');
+  t.same(Buffer.concat(viewer.binaryMessages), Buffer.concat(chunks), 'every byte of the next stream from the first, with no cache to fall back on');
+  await app.cluster!.holdNews(2, false);
+  const more = patternBytes(700, 300);
+  await publisher.send(more);
+  await viewer.until((client) => client.binaryMessages.at(-1)?.equals(more) === true, 'a chunk sent once thread 2 heard the news');
+  t.equal(viewer.binaryMessages.length, chunks.length + 1, 'the late news change nothing: each chunk once');
+  await publisher.close();
+  t.same(await viewer.closed, { code: 1000, reason: 'Publisher ended' });
+});
+
+t.test('a viewer whose thread has not heard of the stream yet gets it, also when it ends before that thread hears of it', async (t) => {
+  const { app, onThread } = await startThreaded(t, 3);
+  // Thread 2 hears nothing from the main thread from now on: no subscription of its own.
+  await app.cluster!.holdNews(2, true);
+  const publisher = await TestClient.connect(onThread(1, '/short/k/publish'));
+  const first = patternBytes(3000, 7);
+  await publisher.send(first);
+  const viewer = await TestClient.connect(onThread(2, '/short/k/receive'));
+  t.same(await viewer.binary(1), [first], 'it gets the cache, as a late joiner on one thread');
+  const next = patternBytes(900, 8);
+  await publisher.send(next);
+  t.same(await viewer.binary(2), [first, next], 'then the live stream');
+  await publisher.close();
+  t.same(await viewer.closed, { code: 1000, reason: 'Publisher ended' }, 'then the end');
+
+  // Now thread 1 also hears late: the word to serve thread 2's viewer comes after the stream ended.
+  const ending = await TestClient.connect(onThread(1, '/shorter/k/publish'));
+  const only = patternBytes(2500, 9);
+  await ending.send(only);
+  await app.cluster!.holdNews(1, true);
+  const late = await TestClient.connect(onThread(2, '/shorter/k/receive'));
+  // Every thread answered, thread 2 too: the main thread has had its word of the viewer (the same
+  // port, in order), and has told thread 1 (held there).
+  await app.cluster!.state();
+  await ending.close();
+  await app.cluster!.holdNews(1, false);
+  t.same(await late.closed, { code: 1000, reason: 'Publisher ended' }, 'a viewer that joined during the stream is closed by its end, not left waiting');
+  t.same(late.binaryMessages, [only], 'with what a late joiner got before the end, as on one thread');
+  // A viewer that joins after the end, its thread not knowing yet, waits for the next stream.
+  const after = await TestClient.connect(onThread(2, '/shorter/k/receive'));
+  await app.cluster!.holdNews(2, false);
+  const again = await TestClient.connect(onThread(3, '/shorter/k/publish'));
+  await again.send(patternBytes(100, 10));
+  t.same(await after.binary(1), [patternBytes(100, 10)], 'and gets the next stream, not the end of the last one');
+});
+
 t.test('keys: a wrong key is refused on another thread, live and idle; a second publisher on another thread is refused', async (t) => {
   const { onThread } = await startThreaded(t, 3);
   const idleWrong = await TestClient.connect(onThread(2, '/ch/wrong/receive'));
