@@ -73,8 +73,8 @@ export class ThreadRelays {
    * Streams that ended here, by channel: the main thread may have told a thread's first viewer
    * joining during the stream to ask for it (`serveViewers`), and that word may come after the
    * end. Such a viewer gets what a late joiner would have got just before the end, then the
-   * end, as on one thread. Kept until the main thread's news about the channel come: its word
-   * about the stream came before, on the same port.
+   * end, as on one thread. Kept until the main thread's news of the end come (its word about
+   * the stream came before, on the same port), or LINGER_MS if none come.
    */
   private readonly lingering = new Map<string, EndedStream>();
   /** Late joiners here waiting for the owner's answer (`late-join`), by request number. */
@@ -122,7 +122,8 @@ export class ThreadRelays {
 
   /** The directory changed: `channel` is published on `owner` (null: nowhere). */
   setOwner(channel: string, owner: number | null): void {
-    this.forgetEnded(channel);
+    // News of a stream here (its start) may come after it ended: only news of its end count.
+    if (owner !== this.options.self) this.forgetEnded(channel);
     if (owner === null) this.owners.delete(channel);
     else this.owners.set(channel, owner);
     this.follow(channel);

@@ -84,11 +84,12 @@ t.test('a viewer whose thread has not heard of the stream yet gets it, also when
   await publisher.close();
   t.same(await viewer.closed, { code: 1000, reason: 'Publisher ended' }, 'then the end');
 
-  // Now thread 1 also hears late: the word to serve thread 2's viewer comes after the stream ended.
+  // Now thread 1 also hears late: the news of its own stream, and the word to serve thread 2's
+  // viewer, come after the stream ended.
+  await app.cluster!.holdNews(1, true);
   const ending = await TestClient.connect(onThread(1, '/shorter/k/publish'));
   const only = patternBytes(2500, 9);
   await ending.send(only);
-  await app.cluster!.holdNews(1, true);
   const late = await TestClient.connect(onThread(2, '/shorter/k/receive'));
   // Every thread answered, thread 2 too: the main thread has had its word of the viewer (the same
   // port, in order), and has told thread 1 (held there).
