@@ -1,7 +1,10 @@
 import t from 'tap';
+import { Channel } from '../src/channels/channel.js';
+import type { Publisher } from '../src/channels/channel.js';
 import { Receiver, SOCKET_HIGH_WATER_BYTES } from '../src/channels/receiver.js';
 import type { ClientSocket } from '../src/channels/transport.js';
 import type { MediaTick } from '../src/media/chunk-cache.js';
+import { MediaCache } from '../src/media/media-cache.js';
 
 /** An in-memory socket whose buffer the test controls (stands in for uWebSockets.js backpressure). */
 class FakeSocket implements ClientSocket {
@@ -266,4 +269,27 @@ t.test('a receiver far behind keeps little in its socket; the rest waits as shar
   t.equal(kept.length, 64 - SOCKET_HIGH_WATER_BYTES / (64 * 1024), 'the rest is queued as the shared chunk, not copied per receiver');
   t.equal(receiver.bufferedBytes, 4 * 1024 * 1024);
   t.equal(socket.closedWith, undefined);
+});
+
+t.test('a late joiner of a relayed stream still waiting for its start when the stream ends waits for the next one', async (t) => {
+  const channel = new Channel('c', new MediaCache({ capacityBytes: 1024 }));
+  const asked: Receiver[] = [];
+  const relayed = (streamId: string): Publisher => ({
+    info, streamId, socket: new FakeSocket(), startedAt: 0, bytesIn: 0, chunksIn: 0, relayed: true, lateJoins: { request: (receiver) => asked.push(receiver) },
+  });
+  channel.startPublishing(relayed('first'));
+  const early = new Receiver(info, 'receive', new FakeSocket(), 1024);
+  channel.addReceiver(early);
+  channel.publish(chunk(1));
+  const lateSocket = new FakeSocket();
+  const late = new Receiver(info, 'receive', lateSocket, 1024);
+  channel.addReceiver(late);
+  t.same(asked, [late], 'joining after the first chunk, it asks the publisher\'s thread');
+  channel.endPublishing();
+  t.equal(early.currentState, 'closed', 'a started receiver is closed by the end');
+  t.same([late.currentState, lateSocket.closedWith], ['idle', undefined], 'the one still waiting was not answered before the end: it joined after it');
+  t.ok(channel.receivers.has(late), 'and stays in the channel');
+  channel.startPublishing(relayed('second'));
+  channel.publish(chunk(2));
+  t.same(lateSocket.sent, [[2]], 'the next stream reaches it from its first byte');
 });

@@ -151,7 +151,7 @@ export class Channel {
     }
   }
 
-  /** The publisher is gone: close every receiver and forget the stream. */
+  /** The publisher is gone: close every receiver that started and forget the stream. */
   endPublishing(closure: Closure = Closures.PUBLISHER_ENDED): void {
     const publisher = this.currentPublisher;
     if (publisher === undefined) return;
@@ -159,7 +159,10 @@ export class Channel {
     for (const listener of this.endListeners) listener({ publisher, backlog: this.cache.snapshot(), closure });
     this.endListeners.clear();
     this.cache.reset();
-    for (const receiver of [...this.receivers]) receiver.close(closure);
+    // A receiver still waiting for its start (a late joiner of a stream relayed from another
+    // thread, whose question reached the publisher's thread after the end) joined after the
+    // end: it waits for the next stream, as on one thread.
+    for (const receiver of [...this.receivers]) if (receiver.currentState !== 'idle') receiver.close(closure);
   }
 
   /**
