@@ -44,14 +44,20 @@ async function setup(t: Test, channel: string, settings: Parameters<typeof start
 }
 
 /**
- * Publishes `chunks`, waits for the witness to get them, and returns what the server holds for
- * the paused receiver once it holds more than `atLeast` (with worker threads the paused
- * receiver's thread may still be applying the relayed stream when the witness has it all).
+ * Publishes `chunks`, each once the witness got the one before (a reader that keeps up, as with
+ * a real-time stream: with worker threads the server does not share this process's thread, and
+ * a burst of megabytes could leave the witness itself behind by more than its buffer), and
+ * returns what the server holds for the paused receiver once it holds more than `atLeast` (with
+ * worker threads the paused receiver's thread may still be applying the relayed stream when the
+ * witness has it all).
  */
 async function publishWhilePaused(s: Setup, channel: string, chunks: readonly Buffer[], atLeast: number): Promise<number> {
-  const total = s.witness.binaryBytes + chunks.reduce((sum, chunk) => sum + chunk.length, 0);
-  for (const chunk of chunks) await s.publisher.send(chunk);
-  await within(s.witness, 10_000, 'the witness gets everything', (client) => client.binaryBytes >= total);
+  let total = s.witness.binaryBytes;
+  for (const chunk of chunks) {
+    await s.publisher.send(chunk);
+    total += chunk.length;
+    await within(s.witness, 10_000, 'the witness gets everything', (client) => client.binaryBytes >= total);
+  }
   const heldIn = (state: ServerState): number => Math.max(0, ...(state.channels.get(channel)?.receivers ?? []).map((receiver) => receiver.bufferedBytes));
   return heldIn(await s.server.until((state) => heldIn(state) > atLeast, `the server holds more than ${atLeast} bytes for the paused receiver`));
 }
