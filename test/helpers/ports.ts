@@ -1,10 +1,41 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
 /**
- * A TCP port free on 127.0.0.1 right now. HTTP_PORT=0 means "plain HTTP off", so tests pick
- * ports this way; the tests run one file at a time, so nothing else takes it meanwhile.
+ * The ports the kernel gives outgoing connections and `listen(0)` (Linux default 32768-60999).
+ * A port found free there may be taken by any client socket of the files running side by side
+ * before the server that asked binds it ("address in use"): freePort() picks below it.
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+const highest = ephemeralLow() - 1;
+const lowest = Math.max(1024, highest - 12_000);
+
+function canBind(port: number): Promise<boolean> {
+  const server = net.createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A TCP port free on 127.0.0.1 right now, chosen at random below the ephemeral range (see
+ * ephemeralLow). HTTP_PORT=0 means "plain HTTP off", so tests pick ports this way.
  */
 export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100 && highest > lowest; attempt++) {
+    const port = lowest + Math.floor(Math.random() * (highest - lowest));
+    if (await canBind(port)) return port;
+  }
+  // No room below the ephemeral range: whatever the kernel gives.
   const server = net.createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
