@@ -18,6 +18,9 @@ function ephemeralLow(): number {
 const highest = ephemeralLow() - 1;
 const lowest = Math.max(1024, highest - 12_000);
 
+/** Ports this process handed out: one is not free again until its user binds it (port, admin port). */
+const handedOut = new Set<number>();
+
 function canBind(port: number): Promise<boolean> {
   const server = net.createServer();
   return new Promise((resolve) => {
@@ -28,12 +31,15 @@ function canBind(port: number): Promise<boolean> {
 
 /**
  * A TCP port free on 127.0.0.1 right now, chosen at random below the ephemeral range (see
- * ephemeralLow). HTTP_PORT=0 means "plain HTTP off", so tests pick ports this way.
+ * ephemeralLow) and never twice by one process. HTTP_PORT=0 means "plain HTTP off", so tests
+ * pick ports this way.
  */
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 100 && highest > lowest; attempt++) {
     const port = lowest + Math.floor(Math.random() * (highest - lowest));
-    if (await canBind(port)) return port;
+    if (handedOut.has(port) || !(await canBind(port))) continue;
+    handedOut.add(port);
+    return port;
   }
   // No room below the ephemeral range: whatever the kernel gives.
   const server = net.createServer();
