@@ -31,7 +31,9 @@ if (chromiumMissing) {
     const ahead = await measured(c.page, 'play-ahead');
     t.comment(`late viewer: page loaded after ${loaded.toFixed(0)} ms, play pressed after ${clicked.toFixed(0)} ms, playing ${startup.toFixed(0)} ms after its page was opened (received ${received} by then, buffer ahead ${ahead?.toFixed(2)} s, picture ${state.videoWidth}×${state.videoHeight})`);
     t.ok(startup < 3000, `the late viewer started within 3 s (${startup.toFixed(0)} ms)`);
-    t.ok(state.videoWidth > 0 && state.readyState >= 3, 'it shows a picture');
+    // waitPlaying saw it playing (readyState >= 3); a moment later, 0.45 s ahead, readyState can
+    // be back to 2 while the next data comes (seen once): the picture is what this checks.
+    t.ok(state.videoWidth > 0, 'it shows a picture');
 
     // It plays at the live edge, not from the start of the stream.
     await c.page.waitForFunction(`document.getElementById('player').currentTime >= ${state.currentTime + 2}`, undefined, { timeout: 10_000 });
