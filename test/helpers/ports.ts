@@ -21,11 +21,15 @@ const lowest = Math.max(1024, highest - 12_000);
 /** Ports this process handed out: one is not free again until its user binds it (port, admin port). */
 const handedOut = new Set<number>();
 
-function canBind(port: number): Promise<boolean> {
+/** Binds `port` on 127.0.0.1 (0: the kernel's choice) and lets go: the port bound, or undefined if taken. */
+function bindAndRelease(port: number): Promise<number | undefined> {
   const server = net.createServer();
   return new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => {
+      const { port: bound } = server.address() as net.AddressInfo;
+      server.close(() => resolve(bound));
+    });
   });
 }
 
@@ -37,17 +41,12 @@ function canBind(port: number): Promise<boolean> {
 export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 100 && highest > lowest; attempt++) {
     const port = lowest + Math.floor(Math.random() * (highest - lowest));
-    if (handedOut.has(port) || !(await canBind(port))) continue;
+    if (handedOut.has(port) || (await bindAndRelease(port)) === undefined) continue;
     handedOut.add(port);
     return port;
   }
   // No room below the ephemeral range: whatever the kernel gives.
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
+  const port = await bindAndRelease(0);
+  if (port === undefined) throw new Error('freePort: no port to bind on 127.0.0.1');
   return port;
 }
