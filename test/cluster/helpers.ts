@@ -2,6 +2,7 @@ import type { Test } from 'tap';
 import { Application } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { SettingName } from '../../src/config/index.js';
+import { failureLog } from '../helpers/failure-log.js';
 import { freePort } from '../helpers/ports.js';
 
 export interface ThreadedServer {
@@ -18,7 +19,7 @@ export async function startThreaded(t: Test, workers: number, settings: Partial<
   const config = loadConfig({
     flags: { httpPort: String(await freePort()), bindAddress: '127.0.0.1', adminAddress: 'off', logRequests: 'NO', maxIpConcurrentConnections: '0', workers: String(workers), ...settings },
   });
-  const app = await Application.start(config);
+  const app = await Application.start(config, { logger: failureLog(t) });
   t.teardown(() => app.close());
   const ports = app.cluster!.testPorts();
   return {

@@ -7,6 +7,7 @@ import type { SettingName } from '../../src/config/index.js';
 import type { PublishAuthorizer } from '../../src/coordinator/authorizer.js';
 import { StreamServer } from '../../src/server/stream-server.js';
 import type { StreamServerOptions } from '../../src/server/stream-server.js';
+import { failureLog } from './failure-log.js';
 import { freePort } from './ports.js';
 
 /**
@@ -91,7 +92,7 @@ export async function startTestServer(
 }
 
 async function startSingle(t: Test, config: ReturnType<typeof loadConfig>, options: StreamServerOptions): Promise<TestServer> {
-  const server = new StreamServer(config, options);
+  const server = new StreamServer(config, { logger: failureLog(t), ...options });
   await server.listen();
   t.teardown(() => server.close());
   const state = (): ServerState => mergeStates([threadState(server, 0)]);
@@ -113,7 +114,7 @@ async function startCluster(t: Test, config: ReturnType<typeof loadConfig>, opti
   if (routes !== undefined || upstream !== undefined || thread !== undefined) {
     throw new Error('startTestServer: routes, upstream and thread are functions of one thread; mark the test singleThreadOnly()');
   }
-  const cluster = new WorkerCluster(config, crossing);
+  const cluster = new WorkerCluster(config, { logger: failureLog(t), ...crossing });
   try {
     await cluster.start();
   } catch (error) {
