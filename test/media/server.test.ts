@@ -24,8 +24,10 @@ t.test('probe: one message with the init and a keyframe, enough for ffmpeg to re
     const chunks = cut(bytes, randomChunkSizes(bytes.length, 61, 16 * 1024));
     const channel = `probe-${sample.name}`;
     const waiting = await TestClient.connect(url(`/${channel}/k/probe`));
-    const publisher = await TestClient.connect(url(`/${channel}/k/publish`));
+    // Waiting before the publisher, it gets every byte also with worker threads: a receiver
+    // joining on another thread once the stream runs starts from its publisher's cache.
     const witness = await TestClient.connect(url(`/${channel}/k/receive`));
+    const publisher = await TestClient.connect(url(`/${channel}/k/publish`));
     for (const chunk of chunks) await publisher.send(Buffer.from(chunk));
     await witness.until((client) => client.binaryBytes >= bytes.length, 'everything published');
     const late = await TestClient.connect(url(`/${channel}/k/probe`));
@@ -50,8 +52,9 @@ t.test('receive-clear-cache gets the cache; later receivers get the pinned init 
   const bytes = await makeSample('webm-vp8', { seconds: 5 });
   const chunks = cut(bytes, randomChunkSizes(bytes.length, 63, 32 * 1024));
   const keyframes = parseBuffer(bytes).keyframes;
-  const publisher = await TestClient.connect(url('/hls/k/publish'));
+  // Before the publisher: every byte, whatever thread it lands on (see the probe test above).
   const witness = await TestClient.connect(url('/hls/k/receive'));
+  const publisher = await TestClient.connect(url('/hls/k/publish'));
   let sent = 0;
   let encoder: TestClient | undefined;
   let later: TestClient | undefined;
