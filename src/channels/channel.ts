@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Closures, SessionErrors } from '../protocol/errors.js';
 import type { Closure } from '../protocol/errors.js';
-import type { Backlog, ProbeAnswer, StreamCache } from '../media/chunk-cache.js';
+import type { Backlog, MediaTick, ProbeAnswer, StreamCache } from '../media/chunk-cache.js';
 import type { MediaInfo } from '../media/types.js';
 import { Receiver } from './receiver.js';
 import type { OverflowPolicy, ReceiverKind } from './receiver.js';
@@ -28,8 +28,18 @@ export interface Publisher {
   readonly lateJoins?: LateJoinSource;
 }
 
-/** What a receiver joining a stream late starts with: a probe's answer, or a backlog. */
-export type LateJoin = { readonly probe: ProbeAnswer } | { readonly backlog: Backlog };
+/**
+ * What a receiver joining a stream late starts with: a probe's answer, or a backlog. `cached`:
+ * the backlog is the cache (false: caching is off, after a receive-clear-cache or with
+ * GOP_CACHE_SIZE_MB=0, and the backlog holds at most the init).
+ */
+export type LateJoin = { readonly probe: ProbeAnswer } | { readonly backlog: Backlog; readonly cached: boolean };
+
+/** A live chunk as the receivers got it (see Channel.joining). */
+interface MissedChunk {
+  readonly data: Uint8Array;
+  readonly media: MediaTick | null;
+}
 
 /** The cache of a stream published on another thread (see Publisher.lateJoins). */
 export interface LateJoinSource {
@@ -64,6 +74,12 @@ export class Channel {
    * (its publisher's thread keeps that a moment for viewers of other threads on their way).
    */
   readonly endListeners = new Set<(ended: { readonly publisher: Publisher; readonly backlog: Backlog; readonly closure: Closure }) => void>();
+  /**
+   * Late joiners of a relayed stream waiting for what they start with (see Publisher.lateJoins),
+   * with the live chunks that came meanwhile: if the answer is no cache, they get those, as a
+   * receiver that joined before them does on one thread.
+   */
+  private readonly joining = new Map<Receiver, MissedChunk[]>();
 
   constructor(
     readonly name: string,
@@ -131,6 +147,7 @@ export class Channel {
   removeReceiver(receiver: Receiver): void {
     receiver.detach();
     this.receivers.delete(receiver);
+    this.joining.delete(receiver);
   }
 
   /**
@@ -145,6 +162,7 @@ export class Channel {
     let copy: Uint8Array | undefined = kept ? data : undefined;
     const stable = (): Uint8Array => (copy ??= Uint8Array.prototype.slice.call(data));
     const media = this.cache.wantsChunks ? this.cache.push(stable()) : null;
+    for (const missed of this.joining.values()) missed.push({ data: stable(), media });
     for (const receiver of this.receivers) {
       if (receiver.kind === 'probe') this.serveProbe(receiver, data);
       else receiver.push(data, stable, media);
@@ -158,6 +176,7 @@ export class Channel {
     this.currentPublisher = undefined;
     for (const listener of this.endListeners) listener({ publisher, backlog: this.cache.snapshot(), closure });
     this.endListeners.clear();
+    this.joining.clear();
     this.cache.reset();
     // A receiver still waiting for its start (a late joiner of a stream relayed from another
     // thread, whose question reached the publisher's thread after the end) joined after the
@@ -180,11 +199,12 @@ export class Channel {
   lateJoin(kind: ReceiverKind): LateJoin {
     if (kind === 'probe') return { probe: this.cache.probe() };
     const backlog = this.cache.snapshot();
+    const cached = this.cache.enabled;
     if (kind === 'receive-clear-cache') {
       this.cache.clearAndDisable();
       for (const listener of this.cacheClearedListeners) listener();
     }
-    return { backlog };
+    return { backlog, cached };
   }
 
   /**
@@ -192,28 +212,34 @@ export class Channel {
    * in step with the stream here: see Publisher.lateJoins); null if that thread has no stream.
    */
   startLate(receiver: Receiver, join: LateJoin | null): void {
+    const missed = this.joining.get(receiver) ?? [];
+    this.joining.delete(receiver);
     if (!this.receivers.has(receiver) || receiver.currentState !== 'idle' || this.currentPublisher === undefined) return;
     // The init it has is the one here, which the publisher's thread numbers differently.
     const here = this.cache.snapshot();
-    if (join === null) receiver.start(here);
-    else if ('probe' in join) this.startWith(receiver, join);
-    else receiver.start({ ...join.backlog, generation: here.generation, version: here.version });
+    // A probe's "next chunk" is the first that came after it joined.
+    if (join !== null && 'probe' in join) return this.startWith(receiver, join, missed[0]?.data);
+    receiver.start(join === null ? here : { ...join.backlog, generation: here.generation, version: here.version });
+    // A cache has what came meanwhile; with none, the receiver takes the stream from when it joined.
+    if (join === null || !join.cached) for (const { data, media } of missed) receiver.push(data, () => data, media);
   }
 
   private startReceiver(receiver: Receiver): void {
     const publisher = this.currentPublisher;
     // Before the first chunk came, the stream is all ahead: not a late join, wherever it is cached.
-    if (publisher?.lateJoins !== undefined && publisher.chunksIn > 0) publisher.lateJoins.request(receiver);
-    else this.startWith(receiver, this.lateJoin(receiver.kind));
+    if (publisher?.lateJoins !== undefined && publisher.chunksIn > 0) {
+      this.joining.set(receiver, []);
+      publisher.lateJoins.request(receiver);
+    } else this.startWith(receiver, this.lateJoin(receiver.kind));
   }
 
-  private startWith(receiver: Receiver, join: LateJoin): void {
+  private startWith(receiver: Receiver, join: LateJoin, live?: Uint8Array): void {
     if ('backlog' in join) {
       receiver.start(join.backlog);
       return;
     }
     receiver.start(NO_BACKLOG);
-    this.answerProbe(receiver, join.probe);
+    this.answerProbe(receiver, join.probe, live);
   }
 
   private serveProbe(receiver: Receiver, live: Uint8Array): void {

@@ -485,11 +485,12 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
   }
 
   /**
-   * Test hooks: worker `thread` keeps this thread's news (who publishes what, whom to serve)
-   * until released, then takes them in order, as a thread whose messages from here come late.
+   * Test hooks: worker `thread` keeps the messages from `from` until released, then takes them
+   * in order, as a thread whose messages from there come late: this thread's news (`'main'`:
+   * who publishes what, whom to serve), or the relay messages of thread `from`.
    */
-  async holdNews(thread: number, hold: boolean): Promise<void> {
-    await this.request(this.worker(thread), { kind: 'hold-news', hold });
+  async holdMessages(thread: number, from: 'main' | number, hold: boolean): Promise<void> {
+    await this.request(this.worker(thread), { kind: 'hold', from, hold });
   }
 
   private worker(thread: number): WorkerHandle {

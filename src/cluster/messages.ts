@@ -100,5 +100,8 @@ export type WorkerRequest =
   | { readonly kind: 'certificate' }
   /** Test-only (WORKER_TEST_HOOKS): an uncaught exception in the worker. */
   | { readonly kind: 'crash' }
-  /** Test-only: keep `directory` and `serve-viewers` commands until released (news that come late). */
-  | { readonly kind: 'hold-news'; readonly hold: boolean };
+  /**
+   * Test-only: keep the messages from `from` until released (messages that come late): the main
+   * thread's news (`directory` and `serve-viewers` commands), or relay messages from a thread.
+   */
+  | { readonly kind: 'hold'; readonly from: 'main' | number; readonly hold: boolean };

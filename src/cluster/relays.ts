@@ -461,7 +461,7 @@ const stopServing = new WeakMap<Receiver, () => void>();
  */
 function ownBuffers(join: LateJoin): LateJoin {
   const own = (parts: readonly Uint8Array[]): Uint8Array[] => parts.map((part) => (part.byteLength === part.buffer.byteLength ? part : part.slice()));
-  if ('backlog' in join) return { backlog: { ...join.backlog, chunks: own(join.backlog.chunks) } };
+  if ('backlog' in join) return { ...join, backlog: { ...join.backlog, chunks: own(join.backlog.chunks) } };
   return typeof join.probe === 'string' ? join : { probe: { parts: own(join.probe.parts) } };
 }
 

@@ -165,7 +165,8 @@ relays = new ThreadRelays(server.registry, {
 });
 
 function connectPeer(thread: number, peer: MessagePort): void {
-  peer.on('message', (message: RelayMessage) => relays!.handle(thread, message));
+  if (data.testHooks) peer.on('message', (message: RelayMessage) => deliver(thread, () => relays!.handle(thread, message)));
+  else peer.on('message', (message: RelayMessage) => relays!.handle(thread, message));
   relays!.addPeer(thread, peer);
 }
 connectPeer(0, data.mainPort);
@@ -200,23 +201,33 @@ function handleRequest(request: WorkerRequest): unknown {
         throw new Error(`test-only crash of worker ${data.thread}`);
       });
       return true;
-    case 'hold-news': {
-      if (!data.testHooks) throw new Error('hold-news: test hooks are off');
-      const held = heldNews ?? [];
-      heldNews = request.hold ? held : undefined;
-      if (!request.hold) for (const command of held) takeNews(command);
+    case 'hold': {
+      if (!data.testHooks) throw new Error('hold: test hooks are off');
+      const kept = held.get(request.from) ?? [];
+      if (request.hold) held.set(request.from, kept);
+      else {
+        held.delete(request.from);
+        for (const take of kept) take();
+      }
       return true;
     }
   }
 }
 
+/** Test hooks: messages kept back, by sender (see WorkerCluster.holdMessages). */
+const held = new Map<'main' | number, Array<() => void>>();
+
+/** Takes a message from `from` now, or once released if held. */
+function deliver(from: 'main' | number, take: () => void): void {
+  const kept = held.get(from);
+  if (kept !== undefined) kept.push(take);
+  else take();
+}
+
 type News = Extract<MainCommand, { type: 'directory' | 'serve-viewers' }>;
-/** Test hooks: the main thread's news kept back (see WorkerCluster.holdNews). */
-let heldNews: News[] | undefined;
 
 function takeNews(command: News): void {
-  if (heldNews !== undefined) heldNews.push(command);
-  else if (command.type === 'directory') relays!.setOwner(command.channel, command.owner);
+  if (command.type === 'directory') relays!.setOwner(command.channel, command.owner);
   else relays!.serveViewers(command.thread, command.channel, command.streamId);
 }
 
@@ -224,7 +235,7 @@ port.on('message', (command: MainCommand) => {
   switch (command.type) {
     case 'directory':
     case 'serve-viewers':
-      return takeNews(command);
+      return deliver('main', () => takeNews(command));
     case 'waiting-viewers':
       return relays!.viewersWaiting(command.channel, command.threads);
     case 'peer':

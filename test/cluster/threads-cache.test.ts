@@ -39,6 +39,35 @@ t.test('receive-clear-cache on another thread empties and disables the publisher
   t.same(later.binaryMessages, next.slice(first), 'in order, from there on');
 });
 
+t.test('with no cache, a late joiner on another thread gets what was sent after it joined, also when its question to the publisher\'s thread comes late', async (t) => {
+  for (const [settings, clearing, what] of [
+    [{ gopCacheSizeMb: '0' }, false, 'GOP_CACHE_SIZE_MB=0'],
+    [{}, true, 'after a receive-clear-cache'],
+  ] as const) {
+    const { app, onThread } = await startThreaded(t, 2, settings);
+    const publisher = await TestClient.connect(onThread(1, '/nc/k/publish'));
+    const witness = await TestClient.connect(onThread(2, '/nc/k/receive'));
+    await publisher.send(patternBytes(1000, 1));
+    await witness.binary(1);
+    if (clearing) await (await TestClient.connect(onThread(1, '/nc/k/receive-clear-cache'))).binary(1);
+    // Thread 1 hears from thread 2 late: the late joiners' questions come after the next chunk.
+    await app.cluster!.holdMessages(1, 2, true);
+    const late = await TestClient.connect(onThread(2, '/nc/k/receive'));
+    const probe = await TestClient.connect(onThread(2, '/nc/k/probe'));
+    const next = patternBytes(800, 2);
+    await publisher.send(next);
+    await witness.binary(2);
+    await app.cluster!.holdMessages(1, 2, false);
+    const more = patternBytes(600, 3);
+    await publisher.send(more);
+    await late.until((client) => client.binaryMessages.at(-1)?.equals(more) === true, 'the last chunk');
+    t.same(late.binaryMessages, [next, more], `${what}: the receiver gets the chunk sent after it joined, then the live stream, each once`);
+    t.same(await probe.closed, { code: 1000, reason: 'Probe done' }, `${what}: the probe is answered`);
+    t.same(probe.binaryMessages, [next], `${what}: with the first chunk sent after it joined, as on one thread`);
+    await publisher.close();
+  }
+});
+
 t.test('a channel is cached once, on its publisher\'s thread: late joiners elsewhere get that cache', async (t) => {
   const { app, onThread } = await startThreaded(t, 3);
   const publisher = await TestClient.connect(onThread(1, '/once/k/publish'));

@@ -51,7 +51,7 @@ t.test('a viewer that joins while its thread still believes in an ended stream g
   while (!app.cluster!.publications().some((publication) => publication.channel === 'next')) await app.cluster!.state();
   // Thread 2 believes thread 1 publishes the channel, and from now on does not hear that this
   // stream ends, nor who publishes next: as a thread whose news from the main thread come late.
-  await app.cluster!.holdNews(2, true);
+  await app.cluster!.holdMessages(2, 'main', true);
   await ended.close();
   const viewer = await TestClient.connect(onThread(2, '/next/k/receive'));
   const publisher = await TestClient.connect(onThread(3, '/next/k/publish'));
@@ -60,7 +60,7 @@ t.test('a viewer that joins while its thread still believes in an ended stream g
   await publisher.send(chunks.at(-1)!);
   await viewer.until((client) => client.binaryMessages.at(-1)?.equals(chunks.at(-1)!) === true, 'the last chunk, before thread 2 hears of the new stream');
   t.same(Buffer.concat(viewer.binaryMessages), Buffer.concat(chunks), 'every byte of the next stream from the first, with no cache to fall back on');
-  await app.cluster!.holdNews(2, false);
+  await app.cluster!.holdMessages(2, 'main', false);
   const more = patternBytes(700, 300);
   await publisher.send(more);
   await viewer.until((client) => client.binaryMessages.at(-1)?.equals(more) === true, 'a chunk sent once thread 2 heard the news');
@@ -72,7 +72,7 @@ t.test('a viewer that joins while its thread still believes in an ended stream g
 t.test('a viewer whose thread has not heard of the stream yet gets it, also when it ends before that thread hears of it', async (t) => {
   const { app, onThread } = await startThreaded(t, 3);
   // Thread 2 hears nothing from the main thread from now on: no subscription of its own.
-  await app.cluster!.holdNews(2, true);
+  await app.cluster!.holdMessages(2, 'main', true);
   const publisher = await TestClient.connect(onThread(1, '/short/k/publish'));
   const first = patternBytes(3000, 7);
   await publisher.send(first);
@@ -86,7 +86,7 @@ t.test('a viewer whose thread has not heard of the stream yet gets it, also when
 
   // Now thread 1 also hears late: the news of its own stream, and the word to serve thread 2's
   // viewer, come after the stream ended.
-  await app.cluster!.holdNews(1, true);
+  await app.cluster!.holdMessages(1, 'main', true);
   const ending = await TestClient.connect(onThread(1, '/shorter/k/publish'));
   const only = patternBytes(2500, 9);
   await ending.send(only);
@@ -95,12 +95,12 @@ t.test('a viewer whose thread has not heard of the stream yet gets it, also when
   // port, in order), and has told thread 1 (held there).
   await app.cluster!.state();
   await ending.close();
-  await app.cluster!.holdNews(1, false);
+  await app.cluster!.holdMessages(1, 'main', false);
   t.same(await late.closed, { code: 1000, reason: 'Publisher ended' }, 'a viewer that joined during the stream is closed by its end, not left waiting');
   t.same(late.binaryMessages, [only], 'with what a late joiner got before the end, as on one thread');
   // A viewer that joins after the end, its thread not knowing yet, waits for the next stream.
   const after = await TestClient.connect(onThread(2, '/shorter/k/receive'));
-  await app.cluster!.holdNews(2, false);
+  await app.cluster!.holdMessages(2, 'main', false);
   const again = await TestClient.connect(onThread(3, '/shorter/k/publish'));
   await again.send(patternBytes(100, 10));
   t.same(await after.binary(1), [patternBytes(100, 10)], 'and gets the next stream, not the end of the last one');
