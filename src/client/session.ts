@@ -124,8 +124,10 @@ export class Connection {
     if (info.rejection !== undefined) error = errorFromHttp(info.rejection.status, info.rejection.body);
     else if (this.errorText !== undefined) error = this.errorText;
     else if (!this.userClosed) error = errorFromClose(info.code, info.reason, info.opened);
-    if (error?.code === 'CONNECTION_FAILED' && info.error !== undefined && info.rejection === undefined) {
-      error = new StreamClientError('CONNECTION_FAILED', info.error.message, { cause: info.error, closeCode: info.code });
+    // The socket's own error says more than 1006 (a refused connection, a reset, a broken frame).
+    if ((error?.code === 'CONNECTION_FAILED' || error?.code === 'CONNECTION_LOST') && info.error !== undefined && info.rejection === undefined) {
+      const message = error.code === 'CONNECTION_LOST' ? `connection lost: ${info.error.message}` : info.error.message;
+      error = new StreamClientError(error.code, message, { cause: info.error, closeCode: info.code });
     }
     this.handlers.closed(error, info);
   }

@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import t from 'tap';
@@ -136,6 +139,30 @@ t.test('a connection that cannot open fails at once, even for receivers (no retr
   t.match(await failure(collect(receiver)), { code: 'CONNECTION_FAILED' });
   t.throws(() => new StreamReceiver('http://127.0.0.1/c/k/publish'), { code: 'INVALID_URL', category: 'usage' });
   t.throws(() => new StreamPublisher('ftp://127.0.0.1/c/k'), { code: 'INVALID_URL' });
+});
+
+t.test('a connection lost to a socket error says which error, with it as the cause', async (t) => {
+  // A broken server (a party this project does not run): it accepts the upgrade, then sends a
+  // frame with an opcode no WebSocket has.
+  const server = createServer((socket) => {
+    socket.once('data', (request) => {
+      const key = /^Sec-WebSocket-Key: (.+)$/im.exec(request.toString('latin1'))![1]!.trim();
+      const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      socket.write(Buffer.from([0x83, 0x00]));
+    });
+    socket.on('error', () => {});
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    server.close();
+  });
+  const publisher = await StreamPublisher.connect(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/c/k`);
+  const error = await failure(publisher.closed);
+  t.match(error, { code: 'CONNECTION_LOST', category: 'connection', retryable: true });
+  t.match(error.message, /^connection lost: Invalid WebSocket frame: invalid opcode 3$/);
+  t.type(error.cause, Error, 'the socket\'s error is the cause');
 });
 
 t.test('a waiting receiver reconnects with backoff when the server restarts, then gets the stream', async (t) => {
