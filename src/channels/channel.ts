@@ -162,7 +162,8 @@ export class Channel {
     let copy: Uint8Array | undefined = kept ? data : undefined;
     const stable = (): Uint8Array => (copy ??= Uint8Array.prototype.slice.call(data));
     const media = this.cache.wantsChunks ? this.cache.push(stable()) : null;
-    for (const missed of this.joining.values()) missed.push({ data: stable(), media });
+    // Per chunk on every channel: no iterator unless a late joiner waits (relayed streams only).
+    if (this.joining.size > 0) for (const missed of this.joining.values()) missed.push({ data: stable(), media });
     for (const receiver of this.receivers) {
       if (receiver.kind === 'probe') this.serveProbe(receiver, data);
       else receiver.push(data, stable, media);
