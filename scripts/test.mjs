@@ -16,8 +16,9 @@
 // A further pass (another setting over the whole suite, say) is one more entry in PASSES.
 // Pass 3 is not run by default yet: the failures of its fresh-clone runs of 2026-12-07 are fixed
 // but one (browser/split-header.test.ts: a publisher's connection dropped by the server, close
-// 1006, a few milliseconds after its start; about 1 run in 6, not yet explained). TEST_PASSES=1,2,3 runs everything, TEST_PASSES=3 the
-// worker pass alone; any other list runs only those passes (e.g. one CI job each).
+// 1006, a few milliseconds after its start; about 1 run in 6, not yet explained).
+// TEST_PASSES=1,2,3 runs everything, TEST_PASSES=3 the worker pass alone; any other list runs
+// only those passes (e.g. one CI job each).
 // Time (2 cores, 2026-12-07, fresh-clone .ci/run): pass 1 about 12 min, pass 2 about 4, pass 3 about 17: a
 // server there starts four threads (seconds, against well under 1 s for one), and its files run
 // two at a time like the others. The passes run one after the other, each alone on the machine:
