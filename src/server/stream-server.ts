@@ -426,7 +426,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       // WebSocket pings keep a connection alive as much as `h` does.
       ping: (ws) => this.touch(ws),
       pong: (ws) => this.touch(ws),
-      close: (ws, code) => this.onClose(ws, code),
+      close: (ws, code, message) => this.onClose(ws, code, message),
     });
     this.extraRoutes?.(app);
     this.statics.register(app, (path) => {
@@ -636,8 +636,11 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
     if (session.publisher !== undefined) session.channel.publish(new Uint8Array(message));
   }
 
-  private onClose(ws: Ws, code: number): void {
+  private onClose(ws: Ws, code: number, message: ArrayBuffer): void {
     const session = ws.getUserData().session;
+    // The peer's close reason, or the library's own when it dropped the connection (1006: a bad
+    // frame, a message over its limit, the TCP connection lost).
+    const reason = message.byteLength === 0 ? '' : ` "${Buffer.from(message).toString('utf8', 0, 123)}"`;
     session.socket?.markClosed();
     this.sessions.delete(session);
     session.slot.release();
@@ -647,7 +650,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       channel.endPublishing(this.closing ? Closures.SHUTDOWN : Closures.PUBLISHER_ENDED);
       for (const observer of this.observers) observer.publishEnded(channel, session.publisher);
       this.authorizer.published?.(channel.name, session.publisher.streamId);
-      this.logger.request(session.id, session.ip, `PUBLISH END: '${channel.name}' (code ${code}, ${session.publisher.bytesIn} bytes)`);
+      this.logger.request(session.id, session.ip, `PUBLISH END: '${channel.name}' (code ${code}${reason}, ${session.publisher.bytesIn} bytes)`);
     } else if (session.receiver !== undefined) {
       this.counters.receiverEnded(session.receiver);
       if (code === SessionErrors.RECEIVER_TOO_SLOW.closeCode) this.counters.receiversClosedSlow++;
@@ -656,7 +659,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       if (code === SessionErrors.INVALID_STREAMING_KEY.closeCode && session.refusalNote !== undefined) {
         this.logger.request(session.id, session.ip, `Error: Invalid streaming key provided (${session.refusalNote})`);
       }
-      this.logger.request(session.id, session.ip, `Connection closed (code ${code})`);
+      this.logger.request(session.id, session.ip, `Connection closed (code ${code}${reason})`);
     }
     this.registry.releaseIfUnused(channel);
   }
