@@ -249,7 +249,7 @@ export class WorkerCluster extends EventEmitter<WorkerClusterEvents> implements 
     const worker = new Worker(entry, { workerData: data, transferList: [workerEnd], name: `ws-stream-worker-${thread}`, ...(entry.pathname.endsWith('.js') ? { execArgv: [] } : {}) });
     const handle: WorkerHandle = { thread, worker, relay: mainEnd, requests: new PendingRequests(), answering: new Map(), ready: false };
     this.workers.set(thread, handle);
-    mainEnd.on('message', (message: RelayMessage) => this.relays.handle(thread, message));
+    mainEnd.on('message', (batch: RelayMessage[]) => this.relays.handle(thread, batch));
     this.relays.addPeer(thread, mainEnd);
     // Relay ports between this worker and every other one.
     for (const other of this.workers.values()) {

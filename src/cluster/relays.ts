@@ -6,11 +6,8 @@ import type { Backlog } from '../media/chunk-cache.js';
 import { Closures } from '../protocol/errors.js';
 import type { Closure } from '../protocol/errors.js';
 import type { RelayMessage, RelayedPublisher } from './messages.js';
-
-/** Where relay messages to one other thread go (a MessagePort). */
-export interface RelayPort {
-  postMessage(message: RelayMessage): void;
-}
+import { RelayOutbox } from './relay-outbox.js';
+import type { RelayPort } from './relay-outbox.js';
 
 /** Told when a relayed stream starts and ends on this thread (the main thread's bridges). */
 export interface RelayObserver {
@@ -60,7 +57,7 @@ const NO_SOCKET: ClientSocket = { sendBinary: () => {}, sendText: () => {}, buff
 export class ThreadRelays {
   /** Who publishes what (the main thread's directory, as last told): channel → owner thread. */
   private readonly owners = new Map<string, number>();
-  private readonly peers = new Map<number, RelayPort>();
+  private readonly peers = new Map<number, RelayOutbox>();
   /** Channels this thread relays from their owner. */
   private readonly subscriptions = new Map<string, Subscription>();
   /** The internal receivers serving other threads: thread → channel → receiver. */
@@ -103,7 +100,7 @@ export class ThreadRelays {
   ) {}
 
   addPeer(thread: number, port: RelayPort): void {
-    this.peers.set(thread, port);
+    this.peers.set(thread, new RelayOutbox(port));
     // A thread that came back (a restarted worker) may own channels we were waiting for.
     for (const [channel, owner] of this.owners) if (owner === thread) this.follow(channel);
   }
@@ -162,23 +159,32 @@ export class ThreadRelays {
    */
   endServed(closure: Closure): void {
     for (const channels of this.served.values()) for (const receiver of [...channels.values()]) receiver.close(closure);
+    this.flush();
   }
 
   /** Everything relayed here ends (shutdown): nothing more is asked of the other threads. */
   close(): void {
     for (const name of [...this.subscriptions.keys()]) this.unsubscribe(name);
     for (const [thread, channels] of this.served) for (const receiver of [...channels.values()]) this.dropServed(thread, receiver);
+    this.flush();
+  }
+
+  /** Posts what waits for the other threads now (their ports are about to close). */
+  private flush(): void {
+    for (const outbox of this.peers.values()) outbox.flush();
   }
 
   /**
-   * A relay message from thread `from`. Messages are applied in order, at most
+   * Relay messages from thread `from` (one post). Messages are applied in order, at most
    * RELAY_BYTES_PER_TURN of stream per turn of the event loop: a thread that reads its publisher
    * faster than this one's receivers take the stream (a publisher at full speed) must not be
    * handed to the receivers in one burst, between two chances for their sockets to drain.
    */
-  handle(from: number, message: RelayMessage): void {
-    this.inbox.push({ from, message });
-    if (this.inbox.length === 1) setImmediate(() => this.applyInbox());
+  handle(from: number, batch: readonly RelayMessage[]): void {
+    if (batch.length === 0) return;
+    const idle = this.inbox.length === 0;
+    for (const message of batch) this.inbox.push({ from, message });
+    if (idle) setImmediate(() => this.applyInbox());
   }
 
   private readonly inbox: Array<{ from: number; message: RelayMessage }> = [];
@@ -257,7 +263,7 @@ export class ThreadRelays {
     if (!wanted || (channel?.publisher !== undefined && channel.publisher.relayed !== true)) return;
     if (current !== undefined) this.unsubscribe(name);
     this.subscriptions.set(name, { owner });
-    this.peers.get(owner)?.postMessage({ type: 'subscribe', channel: name });
+    this.peers.get(owner)?.post({ type: 'subscribe', channel: name });
   }
 
   private viewerLeft(channel: Channel): void {
@@ -270,7 +276,7 @@ export class ThreadRelays {
     const subscription = this.subscriptions.get(name);
     if (subscription === undefined) return;
     this.subscriptions.delete(name);
-    this.peers.get(subscription.owner)?.postMessage({ type: 'unsubscribe', channel: name });
+    this.peers.get(subscription.owner)?.post({ type: 'unsubscribe', channel: name });
     const channel = this.registry.get(name);
     if (channel !== undefined && subscription.publisher !== undefined && channel.publisher === subscription.publisher) {
       channel.endPublishing();
@@ -289,14 +295,14 @@ export class ThreadRelays {
       // stream, authorized after every earlier one ended. It replaces a subscription still
       // waiting for its start, asked of an owner this thread believed in and which has no stream
       // by now (its announcement still on the way).
-      if (current !== undefined) this.peers.get(current.owner)?.postMessage({ type: 'unsubscribe', channel: name });
+      if (current !== undefined) this.peers.get(current.owner)?.post({ type: 'unsubscribe', channel: name });
       this.subscriptions.set(name, { owner: from });
     }
     const subscription = this.subscriptions.get(name);
     if (subscription?.owner !== from) {
       // Not wanted here (its viewers left, or this thread still follows the channel's previous
       // owner): the sender stops serving it, and serves it again if asked after the announcement.
-      this.peers.get(from)?.postMessage({ type: 'unsubscribe', channel: name });
+      this.peers.get(from)?.post({ type: 'unsubscribe', channel: name });
       return;
     }
     const channel = this.registry.getOrCreate(name);
@@ -314,7 +320,7 @@ export class ThreadRelays {
     subscription.publisher = publisher;
     // A receive-clear-cache receiver that waited here for the stream clears the owner's cache.
     channel.cacheClearedListeners.add(() => {
-      if (channel.publisher === publisher) this.peers.get(from)?.postMessage({ type: 'clear', channel: name });
+      if (channel.publisher === publisher) this.peers.get(from)?.post({ type: 'clear', channel: name });
     });
     // The owner caches the stream: here it is only parsed.
     channel.clearCache();
@@ -347,9 +353,9 @@ export class ThreadRelays {
     const port = this.peers.get(to);
     if (ended !== undefined && ended.publisher.streamId === streamId && !ended.servedTo.has(to) && port !== undefined) {
       ended.servedTo.add(to);
-      port.postMessage({ type: 'start', channel: name, publisher: ended.publisher, unasked: true });
-      for (const data of ended.backlog.chunks) port.postMessage({ type: 'chunk', channel: name, data });
-      port.postMessage({ type: 'end', channel: name, code: ended.closure.closeCode, reason: ended.closure.closeReason });
+      port.post({ type: 'start', channel: name, publisher: ended.publisher, unasked: true });
+      for (const data of ended.backlog.chunks) port.postChunk(name, data);
+      port.post({ type: 'end', channel: name, code: ended.closure.closeCode, reason: ended.closure.closeReason });
       return;
     }
     // Authorized here but not started yet: served from its first byte with the others waiting.
@@ -389,25 +395,25 @@ export class ThreadRelays {
     // Already served (sent from the first byte, then asked for after the announcement): it has it.
     if (this.served.get(to)?.has(name) === true) return;
     if (channel === undefined || publisher === undefined || publisher.relayed === true) {
-      port.postMessage({ type: 'absent', channel: name });
+      port.post({ type: 'absent', channel: name });
       return;
     }
     const { key } = publisher.info;
-    port.postMessage({ type: 'start', channel: name, publisher: relayedPublisher(publisher), ...(unasked ? { unasked } : {}) });
+    port.post({ type: 'start', channel: name, publisher: relayedPublisher(publisher), ...(unasked ? { unasked } : {}) });
     let served = true;
     const stop = (): void => {
       served = false;
       this.served.get(to)?.delete(name);
     };
     const socket: ClientSocket = {
-      sendBinary: (data) => port.postMessage({ type: 'chunk', channel: name, data }),
+      sendBinary: (data) => port.postChunk(name, data),
       sendText: () => {},
       // Another thread never pushes back: it takes every chunk as it comes.
       bufferedAmount: () => 0,
       close: (code, reason) => {
         if (!served) return;
         stop();
-        port.postMessage({ type: 'end', channel: name, code, reason });
+        port.post({ type: 'end', channel: name, code, reason });
         // Nobody else removes an internal receiver: the channel must not stay on its account.
         channel.removeReceiver(receiver);
         this.registry.releaseIfUnused(channel);
@@ -435,14 +441,14 @@ export class ThreadRelays {
   private askLateJoin(owner: number, name: string, publisher: Publisher, receiver: Receiver): void {
     const request = this.nextRequest++;
     this.lateJoiners.set(request, { owner, receiver, publisher });
-    this.peers.get(owner)?.postMessage({ type: 'late-join', channel: name, request, kind: receiver.kind });
+    this.peers.get(owner)?.post({ type: 'late-join', channel: name, request, kind: receiver.kind });
   }
 
   /** Thread `to` has a late joiner of `kind` on `name`'s stream, which this thread serves it. */
   private answerLateJoin(to: number, name: string, request: number, kind: ReceiverKind): void {
     const channel = this.registry.get(name);
     const served = this.served.get(to)?.has(name) === true && channel?.publisher !== undefined;
-    this.peers.get(to)?.postMessage({ type: 'late-join-answer', channel: name, request, join: served ? ownBuffers(channel.lateJoin(kind)) : null });
+    this.peers.get(to)?.post({ type: 'late-join-answer', channel: name, request, join: served ? ownBuffers(channel.lateJoin(kind)) : null });
   }
 }
 

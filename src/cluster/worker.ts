@@ -165,8 +165,8 @@ relays = new ThreadRelays(server.registry, {
 });
 
 function connectPeer(thread: number, peer: MessagePort): void {
-  if (data.testHooks) peer.on('message', (message: RelayMessage) => deliver(thread, () => relays!.handle(thread, message)));
-  else peer.on('message', (message: RelayMessage) => relays!.handle(thread, message));
+  if (data.testHooks) peer.on('message', (batch: RelayMessage[]) => deliver(thread, () => relays!.handle(thread, batch)));
+  else peer.on('message', (batch: RelayMessage[]) => relays!.handle(thread, batch));
   relays!.addPeer(thread, peer);
 }
 connectPeer(0, data.mainPort);
