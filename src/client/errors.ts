@@ -22,6 +22,7 @@ export const ClientErrorCodes = {
   PUBLISH_DENIED: 'refused',
   NOT_WHITELISTED: 'refused',
   TOO_MANY_REQUESTS: 'refused',
+  BAD_HANDSHAKE: 'refused',
   UPGRADE_REQUIRED: 'refused',
   METHOD_NOT_ALLOWED: 'refused',
   SHUTTING_DOWN: 'connection',

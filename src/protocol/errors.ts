@@ -41,6 +41,8 @@ export const Rejections = {
   NOT_WHITELISTED: rejection('NOT_WHITELISTED', 403, 'Forbidden', 'Cannot play: Not whitelisted.'),
   TOO_MANY_REQUESTS: rejection('TOO_MANY_REQUESTS', 429, 'Too Many Requests', 'Too many requests.'),
   NOT_FOUND: rejection('NOT_FOUND', 404, 'Not Found', 'Not found.'),
+  /** RFC 6455: the Connection header of a handshake includes `Upgrade` (`close` would end the connection). */
+  BAD_HANDSHAKE: rejection('BAD_HANDSHAKE', 400, 'Bad Request', 'Bad WebSocket handshake.'),
   UPGRADE_REQUIRED: rejection('UPGRADE_REQUIRED', 426, 'Upgrade Required', 'Upgrade Required: connect with a WebSocket.'),
   METHOD_NOT_ALLOWED: rejection('METHOD_NOT_ALLOWED', 405, 'Method Not Allowed', 'Method not allowed.'),
   SHUTTING_DOWN: rejection('SHUTTING_DOWN', 503, 'Service Unavailable', 'Server shutting down.'),

@@ -20,6 +20,7 @@ import type { ConnectionSlot, IpCounts } from './ip-limiter.js';
 import { sendRejection } from './http-response.js';
 import { closeApp, describeAddress, listen } from './listen.js';
 import { StaticRoutes } from './static-routes.js';
+import { CorkAnchor } from './cork-anchor.js';
 import { CertificateError, CertificateWatcher, loadPair } from './tls-certificates.js';
 import type { CertificatePair, TlsFiles } from './tls-certificates.js';
 import { UwsClientSocket } from './uws-socket.js';
@@ -186,6 +187,8 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   private authorizing = 0;
   /** Set by close(): apps to close once no authorization is pending. */
   private appsToClose: uWS.TemplatedApp[] | undefined;
+  /** Where upgrades decided later are corked (see CorkAnchor). */
+  private corkAnchor: CorkAnchor | undefined;
 
   /** Throws ConfigError for settings that only make sense together (TLS files, keys file). */
   constructor(
@@ -266,6 +269,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   /** Starts the authorizer (e.g. the coordinator connection), then the listeners. */
   async listen(): Promise<void> {
     await this.authorizer.start?.(this);
+    // this.corkAnchor = await CorkAnchor.open();
     if (this.config.httpPort !== 0) this.startListener('http', this.createApp(), this.config.httpPort);
     if (this.tlsFiles !== undefined) {
       const pair = loadPairOrConfigError(this.tlsFiles);
@@ -310,6 +314,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   private closeAppsWhenIdle(): void {
     if (this.appsToClose === undefined || this.authorizing > 0) return;
     for (const app of this.appsToClose.splice(0)) closeApp(app);
+    this.corkAnchor?.close();
   }
 
   private startListener(scheme: 'http' | 'https', app: uWS.TemplatedApp, port: number): void {
@@ -445,8 +450,12 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       extensions: req.getHeader('sec-websocket-extensions'),
     };
     const ip = canonicalAddress(Buffer.from(res.getRemoteAddressAsText()).toString());
+    const connection = req.getHeader('connection');
 
     if (this.closing) return this.refuse(res, Rejections.SHUTTING_DOWN);
+    // RFC 6455. The library lets a handshake with `Connection: close` through, then ends the
+    // connection it upgraded (outside its own cork, as CorkAnchor upgrades): refused here.
+    if (!/(^|,)\s*upgrade\s*(,|$)/i.test(connection)) return this.refuse(res, Rejections.BAD_HANDSHAKE);
     const parsed = parseStreamRoute(path, this.config.idMaxLength);
     if (!parsed.ok && parsed.rejection === null) return this.refuse(res, Rejections.NOT_FOUND);
 
@@ -542,15 +551,17 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       this.authorizing--;
       this.closeAppsWhenIdle();
     };
+    // Not res.cork(): see CorkAnchor.
+    const corked = (task: () => void): void => (this.corkAnchor === undefined ? void res.cork(task) : this.corkAnchor.cork(res, task));
     decision.then(
       (result) => {
-        if (!aborted) res.cork(() => decide(result));
+        if (!aborted) corked(() => decide(result));
         else unused(result);
         settled();
       },
       (error: unknown) => {
         this.logger.error(`Publish authorization failed: ${String(error)}`);
-        if (!aborted) res.cork(() => decide({ accepted: false }));
+        if (!aborted) corked(() => decide({ accepted: false }));
         settled();
       },
     );
