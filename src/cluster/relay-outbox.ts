@@ -26,7 +26,8 @@ export class RelayOutbox {
    * its callback. The copy moves to the other thread (transferred, not copied again).
    */
   postChunk(channel: string, bytes: Uint8Array): void {
-    const data = bytes.slice();
+    // Not bytes.slice(): for a Node Buffer (an edge's upstream) that is a view of the same memory.
+    const data = Uint8Array.prototype.slice.call(bytes);
     this.transfer.push(data.buffer);
     this.post({ type: 'chunk', channel, data });
   }

@@ -49,6 +49,26 @@ t.test('a chunk is copied when posted, only its bytes, and moved (not copied aga
   t.equal(data.buffer.byteLength, 4, 'a buffer of its own: not the 1024 bytes it was part of');
 });
 
+t.test('Node Buffers (an edge\'s upstream gives them) are copied too, even views of one pool', async (t) => {
+  const { outbox, next } = channelPair(t);
+  // Allocated on its own (Node's small-Buffer pool is never transferred): as a socket's frames are.
+  const pool = Buffer.alloc(6);
+  pool.set([1, 2, 3, 4, 5, 6]);
+  // Buffer#slice is a view: copying that way would hand over (and detach) the pool, twice.
+  outbox.postChunk('a', pool.subarray(0, 3));
+  outbox.postChunk('a', pool.subarray(3));
+  const batch = (await next()) as Array<Extract<RelayMessage, { type: 'chunk' }>>;
+  t.same(
+    batch.map((message) => [...message.data]),
+    [
+      [1, 2, 3],
+      [4, 5, 6],
+    ],
+    'both chunks cross in one batch',
+  );
+  t.equal(pool.byteLength, 6, 'the pool stays with its owner');
+});
+
 t.test('flush() posts at once (a thread about to close its ports or fail)', async (t) => {
   const { outbox, posts, next } = channelPair(t);
   outbox.post({ type: 'unsubscribe', channel: 'a' });

@@ -52,6 +52,8 @@ export async function startServer(t: Test, spec: ServerSpec = {}): Promise<Serve
   child.stderr.setEncoding('utf8').on('data', (part: string) => (output += part));
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   t.teardown(() => {
+    // A failed test shows what the server said (as failureLog does for servers in this process).
+    if (!t.passing()) for (const line of output.trimEnd().split('\n').slice(-80)) t.comment(`server :${port}: ${line}`);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   await new Promise<void>((resolve, reject) => {
