@@ -27,13 +27,6 @@ export class CorkAnchor {
   private readonly app = uWS.App();
   private client: net.Socket | undefined;
 
-  /** Opens an anchor; without one (the Unix socket cannot be made) corks fall back to `res.cork()`. */
-  static async open(): Promise<CorkAnchor> {
-    const anchor = new CorkAnchor();
-    await anchor.connect();
-    return anchor;
-  }
-
   /** Runs `task` corked: on the anchor if it is held, else on `res` itself. */
   cork(res: uWS.HttpResponse, task: () => void): void {
     if (this.held !== undefined) this.held.cork(task);
@@ -46,7 +39,8 @@ export class CorkAnchor {
     closeApp(this.app);
   }
 
-  private connect(): Promise<void> {
+  /** Holds the anchor; without one (the Unix socket cannot be made) corks fall back to `res.cork()`. */
+  open(): Promise<void> {
     const path = join(tmpdir(), `ws-stream-server-${process.pid}-${threadId}-${++opened}.sock`);
     return new Promise((resolve) => {
       let listenSocket: uWS.us_listen_socket | false = false;

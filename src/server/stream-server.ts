@@ -188,7 +188,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   /** Set by close(): apps to close once no authorization is pending. */
   private appsToClose: uWS.TemplatedApp[] | undefined;
   /** Where upgrades decided later are corked (see CorkAnchor). */
-  private corkAnchor: CorkAnchor | undefined;
+  private readonly corkAnchor = new CorkAnchor();
 
   /** Throws ConfigError for settings that only make sense together (TLS files, keys file). */
   constructor(
@@ -269,7 +269,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   /** Starts the authorizer (e.g. the coordinator connection), then the listeners. */
   async listen(): Promise<void> {
     await this.authorizer.start?.(this);
-    // this.corkAnchor = await CorkAnchor.open();
+    await this.corkAnchor.open();
     if (this.config.httpPort !== 0) this.startListener('http', this.createApp(), this.config.httpPort);
     if (this.tlsFiles !== undefined) {
       const pair = loadPairOrConfigError(this.tlsFiles);
@@ -314,7 +314,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
   private closeAppsWhenIdle(): void {
     if (this.appsToClose === undefined || this.authorizing > 0) return;
     for (const app of this.appsToClose.splice(0)) closeApp(app);
-    this.corkAnchor?.close();
+    this.corkAnchor.close();
   }
 
   private startListener(scheme: 'http' | 'https', app: uWS.TemplatedApp, port: number): void {
@@ -552,7 +552,7 @@ export class StreamServer extends EventEmitter<StreamServerEvents> implements St
       this.closeAppsWhenIdle();
     };
     // Not res.cork(): see CorkAnchor.
-    const corked = (task: () => void): void => (this.corkAnchor === undefined ? void res.cork(task) : this.corkAnchor.cork(res, task));
+    const corked = (task: () => void): void => this.corkAnchor.cork(res, task);
     decision.then(
       (result) => {
         if (!aborted) corked(() => decide(result));
