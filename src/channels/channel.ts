@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Closures, SessionErrors } from '../protocol/errors.js';
 import type { Closure } from '../protocol/errors.js';
+import { copyBytes } from '../media/bytes.js';
 import type { Backlog, MediaTick, ProbeAnswer, StreamCache } from '../media/chunk-cache.js';
 import type { MediaInfo } from '../media/types.js';
 import { Receiver } from './receiver.js';
@@ -160,7 +161,7 @@ export class Channel {
     publisher.bytesIn += data.byteLength;
     publisher.chunksIn++;
     let copy: Uint8Array | undefined = kept ? data : undefined;
-    const stable = (): Uint8Array => (copy ??= Uint8Array.prototype.slice.call(data));
+    const stable = (): Uint8Array => (copy ??= copyBytes(data));
     const media = this.cache.wantsChunks ? this.cache.push(stable()) : null;
     // Per chunk on every channel: no iterator unless a late joiner waits (relayed streams only).
     if (this.joining.size > 0) for (const missed of this.joining.values()) missed.push({ data: stable(), media });

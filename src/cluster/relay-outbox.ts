@@ -1,3 +1,4 @@
+import { copyBytes } from '../media/bytes.js';
 import type { RelayMessage } from './messages.js';
 
 /** A MessagePort, as far as relaying goes: one batch of relay messages per post. */
@@ -26,8 +27,8 @@ export class RelayOutbox {
    * its callback. The copy moves to the other thread (transferred, not copied again).
    */
   postChunk(channel: string, bytes: Uint8Array): void {
-    // Not bytes.slice(): for a Node Buffer (an edge's upstream) that is a view of the same memory.
-    const data = Uint8Array.prototype.slice.call(bytes);
+    // A Node Buffer (an edge's upstream) too: its own slice() would be a view of its memory.
+    const data = copyBytes(bytes);
     this.transfer.push(data.buffer);
     this.post({ type: 'chunk', channel, data });
   }

@@ -1,5 +1,5 @@
 import { INTERNAL_IP } from '../bridge/bridge.js';
-import { totalBytes } from '../media/bytes.js';
+import { copyBytes, totalBytes } from '../media/bytes.js';
 import { Receiver } from '../channels/index.js';
 import type { Channel, ChannelRegistry, ClientSocket, LateJoin, Publisher, ReceiverKind } from '../channels/index.js';
 import type { Backlog } from '../media/chunk-cache.js';
@@ -466,7 +466,7 @@ const stopServing = new WeakMap<Receiver, () => void>();
  * would take the whole buffer with it to the other thread.
  */
 function ownBuffers(join: LateJoin): LateJoin {
-  const own = (parts: readonly Uint8Array[]): Uint8Array[] => parts.map((part) => (part.byteLength === part.buffer.byteLength ? part : part.slice()));
+  const own = (parts: readonly Uint8Array[]): Uint8Array[] => parts.map((part) => (part.byteLength === part.buffer.byteLength ? part : copyBytes(part)));
   if ('backlog' in join) return { ...join, backlog: { ...join.backlog, chunks: own(join.backlog.chunks) } };
   return typeof join.probe === 'string' ? join : { probe: { parts: own(join.probe.parts) } };
 }

@@ -17,6 +17,14 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   return joined;
 }
 
+/**
+ * Exactly these bytes, in a buffer of their own: never a view (a Node Buffer's own slice() is
+ * one), so it may be kept after the source is reused, or moved to another thread alone.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return Uint8Array.prototype.slice.call(bytes);
+}
+
 /** The parts' byte lengths added up. */
 export function totalBytes(parts: readonly Uint8Array[]): number {
   let total = 0;
